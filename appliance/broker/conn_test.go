@@ -1,0 +1,97 @@
+package broker
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+func encode(t testing.TB, pk packets.Packet) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	var err error
+	switch pk.FixedHeader.Type {
+	case packets.Connect:
+		err = pk.ConnectEncode(&buf)
+	case packets.Publish:
+		err = pk.PublishEncode(&buf)
+	case packets.Disconnect:
+		err = pk.DisconnectEncode(&buf)
+	case packets.Pingreq:
+		err = pk.PingreqEncode(&buf)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func connectBytes(t testing.TB, ver byte) []byte {
+	return encode(t, packets.Packet{ProtocolVersion: ver, FixedHeader: packets.FixedHeader{Type: packets.Connect},
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), ClientIdentifier: "c", Keepalive: 10, Clean: true}})
+}
+
+func TestFrameReader(t *testing.T) {
+	pub := func(n int) []byte {
+		return encode(t, packets.Packet{ProtocolVersion: 5, FixedHeader: packets.FixedHeader{Type: packets.Publish},
+			TopicName: "t", Payload: bytes.Repeat([]byte("x"), n)})
+	}
+	disc := encode(t, packets.Packet{ProtocolVersion: 5, FixedHeader: packets.FixedHeader{Type: packets.Disconnect}})
+	cases := []struct {
+		name      string
+		max       uint32
+		stream    []byte
+		version   byte
+		packets   uint64
+		violation frameViolation
+		disc      bool
+	}{
+		{"v5 connect", 0, connectBytes(t, 5), 5, 1, violationNone, false},
+		{"v4 connect", 0, connectBytes(t, 4), 4, 1, violationNone, false},
+		{"publishes", 1000, cat(connectBytes(t, 5), pub(10), pub(500)), 5, 3, violationNone, false},
+		{"too large", 100, cat(connectBytes(t, 5), pub(10), pub(200)), 5, 2, violationTooLarge, false},
+		{"exactly max", uint32(len(pub(50))) - 1, cat(connectBytes(t, 5), pub(50)), 5, 2, violationNone, false},
+		{"one over max", uint32(len(pub(50))) - 2, cat(connectBytes(t, 5), pub(50)), 5, 1, violationTooLarge, false},
+		{"five length bytes", 0, cat(connectBytes(t, 4), []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}), 4, 1, violationBadLength, false},
+		{"disconnect", 0, cat(connectBytes(t, 5), disc), 5, 2, violationNone, true},
+		{"pingreq", 0, cat(connectBytes(t, 4), encode(t, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}})), 4, 2, violationNone, false},
+	}
+	for _, tc := range cases {
+		// Byte by byte and all at once must agree: the network splits reads anywhere.
+		for _, split := range []int{1, 3, 1 << 20} {
+			f := newFrameReader(tc.max)
+			var v frameViolation
+			for i := 0; i < len(tc.stream) && v == violationNone; i += split {
+				end := min(i+split, len(tc.stream))
+				v = f.feed(tc.stream[i:end])
+			}
+			if v != tc.violation || f.version != tc.version || f.packets != tc.packets || f.sawDisc != tc.disc {
+				t.Errorf("%s/split %d: violation %d version %d packets %d disc %v", tc.name, split, v, f.version, f.packets, f.sawDisc)
+			}
+		}
+	}
+}
+
+func cat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+
+// FuzzFrameReader: any byte stream, split anywhere, gives the same answer and never panics.
+func FuzzFrameReader(f *testing.F) {
+	f.Add(connectBytes(f, 5), uint32(0), uint8(1))
+	f.Add(connectBytes(f, 4), uint32(64), uint8(7))
+	f.Add([]byte{0x10, 0xff, 0xff, 0xff, 0x7f}, uint32(100), uint8(2))
+	f.Add([]byte{0x10, 0x03, 0x00, 0xff, 0xff}, uint32(0), uint8(1))
+	f.Fuzz(func(t *testing.T, b []byte, max uint32, split uint8) {
+		whole := newFrameReader(max)
+		v1 := whole.feed(b)
+		parts := newFrameReader(max)
+		var v2 frameViolation
+		step := int(split%16) + 1
+		for i := 0; i < len(b) && v2 == violationNone; i += step {
+			v2 = parts.feed(b[i:min(i+step, len(b))])
+		}
+		if v1 != v2 || whole.packets != parts.packets || whole.version != parts.version {
+			t.Fatalf("split changes the answer: %d/%d %d/%d", v1, v2, whole.packets, parts.packets)
+		}
+	})
+}

@@ -1,0 +1,512 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Access is what a client asks to do with a topic, numbered as EMQX's %A placeholder.
+type Access int
+
+// Access values.
+const (
+	AccessSubscribe Access = 1
+	AccessPublish   Access = 2
+)
+
+// ClientInfo describes a client to auth policies, interceptors and event listeners.
+type ClientInfo struct {
+	ClientID  string
+	Username  string
+	PeerHost  string
+	PeerPort  int
+	Listener  string
+	Protocol  string // mqtt, coap or lwm2m
+	ProtoVer  byte
+	CertCN    string
+	CertDN    string
+	Superuser bool
+}
+
+// Policy decides who may connect and what they may publish or subscribe to. The auth package
+// implements it as a chain of sources; with no policy set, everything is allowed.
+type Policy interface {
+	// Authenticate decides a login. superuser skips later ACL checks for this client.
+	Authenticate(ctx context.Context, c ClientInfo, password []byte) (allow, superuser bool)
+	// Authorize decides one publish or subscribe (per topic filter).
+	Authorize(ctx context.Context, c ClientInfo, access Access, topic string) bool
+}
+
+// Property is an MQTT 5 user property.
+type Property struct{ Key, Value string }
+
+// Message is a publish as interceptors see it.
+type Message struct {
+	ID         uint64 // unique within this process
+	Client     ClientInfo
+	Topic      string
+	Payload    []byte
+	QoS        byte
+	Retain     bool
+	Properties []Property
+	Received   time.Time
+}
+
+// Hold delays a QoS 1/2 publish's acknowledgement until durable work has finished. Wait
+// returns nil when the work committed; an error refuses the publish (MQTT 5 clients get a
+// PUBACK with reason 0x80, MQTT 3.1.1 clients are disconnected so they publish again).
+type Hold interface {
+	Wait(ctx context.Context) error
+}
+
+// Interceptor sees every accepted publish on the publisher's goroutine, before it is routed
+// and acknowledged. It must be fast; slow work belongs behind a Hold.
+type Interceptor interface {
+	OnMessage(m *Message) Hold
+}
+
+// EventType names a client or session event, as the rule engine's $events topics do.
+type EventType string
+
+// Event types.
+const (
+	EventClientConnected     EventType = "client_connected"
+	EventClientDisconnected  EventType = "client_disconnected"
+	EventSessionSubscribed   EventType = "session_subscribed"
+	EventSessionUnsubscribed EventType = "session_unsubscribed"
+	EventMessageDelivered    EventType = "message_delivered"
+	EventMessageAcked        EventType = "message_acked"
+	EventMessageDropped      EventType = "message_dropped"
+)
+
+// Event is one client or session event.
+type Event struct {
+	Type           EventType
+	Client         ClientInfo
+	Time           time.Time
+	Reason         string // disconnect or drop reason
+	Topic          string // subscribe/unsubscribe filter or message topic
+	QoS            byte
+	Payload        []byte
+	Keepalive      uint16
+	CleanStart     bool
+	ExpiryInterval uint32
+}
+
+// Listener receives client and session events. OnEvent runs on the goroutine of the client
+// concerned and must not block.
+type Listener interface {
+	OnEvent(e Event)
+}
+
+// Counters are the broker's own counters: everything refused, dropped or otherwise noteworthy.
+type Counters struct {
+	Accepted           atomic.Int64 // connections accepted by the listeners
+	AuthDenied         atomic.Int64 // logins refused by the policy
+	ACLDenied          atomic.Int64 // publishes and subscriptions refused by the policy
+	Malformed          atomic.Int64 // connections closed for a malformed packet
+	Oversize           atomic.Int64 // connections closed for a packet over max_packet_size
+	ReceiveMaxExceeded atomic.Int64 // connections closed for exceeding receive maximum
+	TLSDepthRefused    atomic.Int64 // TLS handshakes refused for a too-deep chain
+	QoS0Dropped        atomic.Int64 // QoS 0 messages dropped at a full write queue
+	QoSDirect          atomic.Int64 // QoS 1/2 deliveries written synchronously at a full write queue (publisher held)
+	HoldFailed         atomic.Int64 // publishes refused because their Hold failed
+}
+
+// hooks is wedge's hook on the mochi server: auth, interception, events, overflow and counters.
+type hooks struct {
+	mqtt.HookBase
+	b *Broker
+
+	policy       atomic.Pointer[policyBox]
+	interceptors atomic.Pointer[[]Interceptor]
+	listeners    atomic.Pointer[[]Listener]
+	superusers   sync.Map // client id → struct{}
+	msgID        atomic.Uint64
+}
+
+type policyBox struct{ p Policy }
+
+func (h *hooks) ID() string { return "wedge" }
+
+func (h *hooks) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck:
+		return true // a nil policy allows: cheap, and keeps the decision in one place
+	case mqtt.OnConnect, mqtt.OnSessionEstablish, mqtt.OnDisconnect, mqtt.OnPublishDropped, mqtt.OnPacketEncode:
+		return true
+	case mqtt.OnPublish:
+		return h.interceptors.Load() != nil
+	case mqtt.OnSessionEstablished, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnQosComplete, mqtt.OnPacketSent:
+		return h.listeners.Load() != nil
+	}
+	return false
+}
+
+// clientInfo builds the ClientInfo of a mochi client.
+func (h *hooks) clientInfo(cl *mqtt.Client) ClientInfo {
+	ci := ClientInfo{
+		ClientID: cl.ID,
+		Username: string(cl.Properties.Username),
+		Listener: cl.Net.Listener,
+		Protocol: "mqtt",
+		ProtoVer: cl.Properties.ProtocolVersion,
+	}
+	if host, port, err := net.SplitHostPort(cl.Net.Remote); err == nil {
+		ci.PeerHost = host
+		ci.PeerPort, _ = strconv.Atoi(port)
+	}
+	if _, ok := h.superusers.Load(cl.ID); ok {
+		ci.Superuser = true
+	}
+	if cert := peerCert(cl); cert != nil {
+		ci.CertCN = cert.Subject.CommonName
+		ci.CertDN = cert.Subject.String()
+	}
+	return ci
+}
+
+// peerCert returns the verified client certificate of a TLS connection, if any.
+func peerCert(cl *mqtt.Client) *x509.Certificate {
+	c := cl.Net.Conn
+	if cc, ok := c.(*clientConn); ok {
+		c = cc.Conn
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		if len(st.PeerCertificates) > 0 {
+			return st.PeerCertificates[0]
+		}
+	}
+	return nil
+}
+
+// OnConnect applies the server keep alive: a configured value is imposed on MQTT 5 clients,
+// and a longer keep alive than max_keepalive is reduced to it [MQTT-3.2.2-21].
+func (h *hooks) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if cl.Properties.ProtocolVersion != 5 {
+		return nil
+	}
+	cfg := h.b.cfg()
+	ka := cl.State.Keepalive
+	switch {
+	case cfg.ServerKeepAlive > 0:
+		ka = cfg.ServerKeepAlive
+	case ka == 0 || ka > cfg.MaxKeepAlive:
+		ka = cfg.MaxKeepAlive
+	default:
+		return nil
+	}
+	cl.State.Keepalive = ka
+	cl.State.ServerKeepalive = true
+	return nil
+}
+
+func (h *hooks) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	pb := h.policy.Load()
+	if pb == nil {
+		return true
+	}
+	allow, super := pb.p.Authenticate(context.Background(), h.clientInfo(cl), pk.Connect.Password)
+	if !allow {
+		h.b.counters.AuthDenied.Add(1)
+		return false
+	}
+	if super {
+		h.superusers.Store(cl.ID, struct{}{})
+	} else {
+		h.superusers.Delete(cl.ID)
+	}
+	return true
+}
+
+func (h *hooks) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	pb := h.policy.Load()
+	if pb == nil || cl.Net.Inline {
+		return true
+	}
+	if _, ok := h.superusers.Load(cl.ID); ok {
+		return true
+	}
+	access := AccessSubscribe
+	if write {
+		access = AccessPublish
+	}
+	if pb.p.Authorize(context.Background(), h.clientInfo(cl), access, topic) {
+		return true
+	}
+	h.b.counters.ACLDenied.Add(1)
+	return false
+}
+
+// OnSessionEstablish runs before a session is resumed: messages queued for it whose expiry
+// has passed are deleted now, not at mochi's next one-second sweep [MQTT-3.3.2-5].
+func (h *hooks) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
+	if old, ok := h.b.srv.Clients.Get(cl.ID); ok && old.State.Inflight.Len() > 0 {
+		old.ClearExpiredInflights(time.Now().Unix(), h.b.cfg().MaxMessageExpiry)
+	}
+}
+
+// OnPacketEncode completes MQTT 5 CONNACKs with the capabilities mochi does not announce:
+// topic alias maximum (without it clients must not use aliases [MQTT-3.2.2-17]), maximum
+// packet size, and retain, wildcard, subscription identifier and shared subscription
+// availability when they are off.
+func (h *hooks) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type != packets.Connack || cl.Properties.ProtocolVersion != 5 || pk.ReasonCode >= 0x80 {
+		return pk
+	}
+	c := h.b.cfg()
+	p := &pk.Properties
+	p.TopicAliasMaximum = c.TopicAliasMaximum
+	p.MaximumPacketSize = c.MaxPacketSize
+	if !c.RetainAvailable {
+		p.RetainAvailable, p.RetainAvailableFlag = 0, true
+	}
+	if !c.WildcardSubscriptions {
+		p.WildcardSubAvailable, p.WildcardSubAvailableFlag = 0, true
+	}
+	if !c.SharedSubscriptions {
+		p.SharedSubAvailable, p.SharedSubAvailableFlag = 0, true
+	}
+	return pk
+}
+
+func (h *hooks) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	h.emit(Event{Type: EventClientConnected, Client: h.clientInfo(cl), Keepalive: cl.State.Keepalive,
+		CleanStart: pk.Connect.Clean, ExpiryInterval: pk.Properties.SessionExpiryInterval})
+}
+
+func (h *hooks) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	switch {
+	case err == nil:
+	case errors.Is(err, packets.ErrPacketTooLarge):
+		h.b.counters.Oversize.Add(1)
+	case errors.Is(err, packets.ErrReceiveMaximum):
+		h.b.counters.ReceiveMaxExceeded.Add(1)
+	case isMalformed(err):
+		h.b.counters.Malformed.Add(1)
+	}
+	if h.listeners.Load() != nil {
+		reason := "normal"
+		if err != nil {
+			reason = err.Error()
+		}
+		h.emit(Event{Type: EventClientDisconnected, Client: h.clientInfo(cl), Reason: reason})
+	}
+	if expire {
+		h.superusers.Delete(cl.ID)
+	}
+}
+
+// isMalformed reports whether err is one of the protocol errors that close a connection.
+func isMalformed(err error) bool {
+	var code packets.Code
+	if errors.As(err, &code) {
+		return code.Code == packets.ErrMalformedPacket.Code || code.Code == packets.ErrProtocolViolation.Code ||
+			(code.Code >= 0x81 && code.Code <= 0x82) || code.Code == packets.ErrTopicNameInvalid.Code
+	}
+	return false
+}
+
+// OnPublish runs the interceptors. A Hold is waited for here, on the publisher's goroutine,
+// before mochi acknowledges the publish: only this publisher waits.
+func (h *hooks) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	ics := h.interceptors.Load()
+	if ics == nil {
+		return pk, nil
+	}
+	m := &Message{
+		ID:       h.msgID.Add(1),
+		Client:   h.clientInfo(cl),
+		Topic:    pk.TopicName,
+		Payload:  pk.Payload,
+		QoS:      pk.FixedHeader.Qos,
+		Retain:   pk.FixedHeader.Retain,
+		Received: time.Now(),
+	}
+	for _, up := range pk.Properties.User {
+		m.Properties = append(m.Properties, Property{up.Key, up.Val})
+	}
+	var holds []Hold
+	for _, ic := range *ics {
+		if hd := ic.OnMessage(m); hd != nil {
+			holds = append(holds, hd)
+		}
+	}
+	for _, hd := range holds {
+		if err := hd.Wait(context.Background()); err != nil {
+			h.b.counters.HoldFailed.Add(1)
+			h.b.log.Warn("publish refused: durable work failed", "client", cl.ID, "topic", pk.TopicName, "error", err)
+			if pk.FixedHeader.Qos == 0 {
+				return pk, nil
+			}
+			if cl.Properties.ProtocolVersion == 5 {
+				return pk, packets.ErrUnspecifiedError
+			}
+			_ = h.b.srv.DisconnectClient(cl, packets.ErrUnspecifiedError)
+			return pk, packets.ErrRejectPacket
+		}
+	}
+	return pk, nil
+}
+
+// OnPublishDropped is called when a subscriber's write queue is full. QoS 0 is dropped and
+// counted. A QoS 1/2 message is never dropped: it is written to the subscriber's connection
+// synchronously on the publisher's goroutine, so a fast publisher meets the slow subscriber's
+// TCP back-pressure instead of losing messages.
+func (h *hooks) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	if pk.FixedHeader.Qos == 0 {
+		h.b.counters.QoS0Dropped.Add(1)
+		h.emit(Event{Type: EventMessageDropped, Client: h.clientInfo(cl), Topic: pk.TopicName, Reason: "queue_full"})
+		return
+	}
+	out := pk.Copy(false)
+	qos, retainAsPublished, ids, ok := subscriptionFor(cl, pk.TopicName)
+	if !ok {
+		return // unsubscribed meanwhile
+	}
+	if out.FixedHeader.Qos > qos {
+		out.FixedHeader.Qos = qos
+	}
+	if !retainAsPublished || cl.Properties.ProtocolVersion < 5 {
+		out.FixedHeader.Retain = false
+	}
+	out.Properties.SubscriptionIdentifier = ids
+	out.Properties.TopicAlias, out.Properties.TopicAliasFlag = 0, false
+	if out.FixedHeader.Qos > 0 {
+		id, err := cl.NextPacketID()
+		if err != nil {
+			return
+		}
+		out.PacketID = uint16(id)
+		cl.State.Inflight.Set(out)
+	}
+	h.b.counters.QoSDirect.Add(1)
+	_ = cl.WritePacket(out)
+}
+
+// subscriptionFor merges a client's subscriptions matching topic: the highest QoS, whether
+// any keeps the retain flag, and the subscription identifiers.
+func subscriptionFor(cl *mqtt.Client, topic string) (qos byte, rap bool, ids []int, ok bool) {
+	for filter, sub := range cl.State.Subscriptions.GetAll() {
+		if !matchFilter(stripShare(filter), topic) {
+			continue
+		}
+		ok = true
+		if sub.Qos > qos {
+			qos = sub.Qos
+		}
+		rap = rap || sub.RetainAsPublished
+		if sub.Identifier > 0 {
+			ids = append(ids, sub.Identifier)
+		}
+	}
+	return
+}
+
+func stripShare(filter string) string {
+	if len(filter) > 7 && filter[:7] == "$share/" {
+		if i := bytes.IndexByte([]byte(filter[7:]), '/'); i >= 0 {
+			return filter[7+i+1:]
+		}
+	}
+	return filter
+}
+
+// matchFilter reports whether an MQTT topic filter matches a topic name.
+func matchFilter(filter, topic string) bool {
+	if len(topic) > 0 && topic[0] == '$' && len(filter) > 0 && (filter[0] == '+' || filter[0] == '#') {
+		return false // [MQTT-4.7.2-1]
+	}
+	for {
+		fi, ti := indexSlash(filter), indexSlash(topic)
+		fl := filter
+		if fi >= 0 {
+			fl = filter[:fi]
+		}
+		switch fl {
+		case "#":
+			return true
+		case "+":
+		default:
+			tl := topic
+			if ti >= 0 {
+				tl = topic[:ti]
+			}
+			if fl != tl {
+				return false
+			}
+		}
+		if fi < 0 || ti < 0 {
+			if fi < 0 && ti < 0 {
+				return true
+			}
+			// "a/#" matches "a" too
+			return ti < 0 && filter[fi+1:] == "#"
+		}
+		filter, topic = filter[fi+1:], topic[ti+1:]
+	}
+}
+
+func indexSlash(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return i
+		}
+	}
+	return -1
+}
+
+func (h *hooks) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	ci := h.clientInfo(cl)
+	for i, f := range pk.Filters {
+		if i < len(reasonCodes) && reasonCodes[i] >= 0x80 {
+			continue
+		}
+		h.emit(Event{Type: EventSessionSubscribed, Client: ci, Topic: f.Filter, QoS: f.Qos})
+	}
+}
+
+func (h *hooks) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	ci := h.clientInfo(cl)
+	for _, f := range pk.Filters {
+		h.emit(Event{Type: EventSessionUnsubscribed, Client: ci, Topic: f.Filter})
+	}
+}
+
+func (h *hooks) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	if pk.FixedHeader.Type == packets.Puback || pk.FixedHeader.Type == packets.Pubcomp {
+		h.emit(Event{Type: EventMessageAcked, Client: h.clientInfo(cl), Topic: pk.TopicName})
+	}
+}
+
+func (h *hooks) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
+	if pk.FixedHeader.Type == packets.Publish {
+		h.emit(Event{Type: EventMessageDelivered, Client: h.clientInfo(cl), Topic: pk.TopicName,
+			QoS: pk.FixedHeader.Qos, Payload: pk.Payload})
+	}
+}
+
+func (h *hooks) emit(e Event) {
+	ls := h.listeners.Load()
+	if ls == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	for _, l := range *ls {
+		l.OnEvent(e)
+	}
+}
