@@ -133,6 +133,7 @@ type hooks struct {
 	interceptors atomic.Pointer[[]Interceptor]
 	listeners    atomic.Pointer[[]Listener]
 	superusers   sync.Map // client id → struct{}
+	resumed      sync.Map // client id → []packets.Packet, between resume and established
 	msgID        atomic.Uint64
 }
 
@@ -144,11 +145,12 @@ func (h *hooks) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck:
 		return true // a nil policy allows: cheap, and keeps the decision in one place
-	case mqtt.OnConnect, mqtt.OnSessionEstablish, mqtt.OnDisconnect, mqtt.OnPublishDropped, mqtt.OnPacketEncode:
+	case mqtt.OnConnect, mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
+		mqtt.OnPublishDropped, mqtt.OnPacketEncode, mqtt.OnQosComplete:
 		return true
 	case mqtt.OnPublish:
 		return h.interceptors.Load() != nil
-	case mqtt.OnSessionEstablished, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnQosComplete, mqtt.OnPacketSent:
+	case mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketSent:
 		return h.listeners.Load() != nil
 	}
 	return false
@@ -250,11 +252,10 @@ func (h *hooks) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return false
 }
 
-// OnSessionEstablish runs before a session is resumed: messages queued for it whose expiry
-// has passed are deleted now, not at mochi's next one-second sweep [MQTT-3.3.2-5].
+// OnSessionEstablish runs before a session is taken up again: see resume.
 func (h *hooks) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
-	if old, ok := h.b.srv.Clients.Get(cl.ID); ok && old.State.Inflight.Len() > 0 {
-		old.ClearExpiredInflights(time.Now().Unix(), h.b.cfg().MaxMessageExpiry)
+	if !pk.Connect.Clean {
+		h.resume(cl)
 	}
 }
 
@@ -283,6 +284,7 @@ func (h *hooks) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packe
 }
 
 func (h *hooks) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	h.established(cl)
 	h.emit(Event{Type: EventClientConnected, Client: h.clientInfo(cl), Keepalive: cl.State.Keepalive,
 		CleanStart: pk.Connect.Clean, ExpiryInterval: pk.Properties.SessionExpiryInterval})
 }
@@ -482,12 +484,6 @@ func (h *hooks) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	ci := h.clientInfo(cl)
 	for _, f := range pk.Filters {
 		h.emit(Event{Type: EventSessionUnsubscribed, Client: ci, Topic: f.Filter})
-	}
-}
-
-func (h *hooks) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
-	if pk.FixedHeader.Type == packets.Puback || pk.FixedHeader.Type == packets.Pubcomp {
-		h.emit(Event{Type: EventMessageAcked, Client: h.clientInfo(cl), Topic: pk.TopicName})
 	}
 }
 

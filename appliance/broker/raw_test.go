@@ -66,7 +66,7 @@ func dialRaw(t testing.TB, addr string, ver byte) *raw {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return &raw{t: t, c: c, r: bufio.NewReader(c), ver: ver}
+	return &raw{t: t, c: c, r: newBufReader(c), ver: ver}
 }
 
 func (r *raw) send(pk packets.Packet) {
@@ -256,3 +256,5 @@ func (r *raw) publish(topic string, payload string, qos byte, retain bool, opts 
 func (r *raw) puback(id uint16) {
 	r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id})
 }
+
+func newBufReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

@@ -1,0 +1,134 @@
+package broker
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/wedge-iot/wedge/appliance/config"
+)
+
+// TestClientReceiveMaximum_MQTT_3_3_4_9: wedge never has more unacknowledged QoS 1 messages
+// at a client than the client's Receive Maximum [MQTT-3.3.4-9], and everything queued
+// behind the quota is delivered, in order [MQTT-4.6.0-6], as the client acknowledges.
+func TestClientReceiveMaximum_MQTT_3_3_4_9(t *testing.T) {
+	b := testBroker(t, nil)
+	addr := b.Addr("tcp")
+	sub := dialRaw(t, addr, 5)
+	sub.connect("rm-sub", true, func(pk *packets.Packet) { pk.Properties.ReceiveMaximum = 2 })
+	sub.subscribe("crm/#", 1)
+	pub := dialRaw(t, addr, 5)
+	pub.connect("rm-pub", true)
+	const n = 20
+	for i := 0; i < n; i++ {
+		pub.publish("crm/t", fmt.Sprint(i), 1, false)
+		pub.expect(packets.Puback)
+	}
+	var unacked []uint16
+	for got := 0; got < n; {
+		pk, err := sub.recv(2 * time.Second)
+		if err != nil {
+			if len(unacked) == 0 {
+				t.Fatalf("stalled after %d of %d messages", got, n)
+			}
+			sub.puback(unacked[0])
+			unacked = unacked[1:]
+			continue
+		}
+		if string(pk.Payload) != fmt.Sprint(got) {
+			t.Fatalf("message %d has payload %q: out of order", got, pk.Payload)
+		}
+		got++
+		unacked = append(unacked, pk.PacketID)
+		if len(unacked) > 2 {
+			t.Fatalf("%d unacknowledged messages at a client with receive maximum 2", len(unacked))
+		}
+		if len(unacked) == 2 {
+			sub.puback(unacked[0])
+			unacked = unacked[1:]
+		}
+	}
+}
+
+// receiveInOrder reads n QoS 1 messages and checks their order and the quota: it acknowledges
+// nothing until the server stops sending, and then all it holds, so a server that ignored
+// the quota would be caught holding more than quota unacknowledged messages.
+func receiveInOrder(t *testing.T, sub *raw, n, quota int) {
+	t.Helper()
+	var unacked []uint16
+	for got := 0; got < n; {
+		pk, err := sub.recv(150 * time.Millisecond)
+		if err != nil {
+			if len(unacked) == 0 {
+				t.Fatalf("stalled after %d of %d messages", got, n)
+			}
+			if len(unacked) != quota && got < n {
+				t.Fatalf("server paused at %d unacknowledged messages, quota %d", len(unacked), quota)
+			}
+			for _, id := range unacked {
+				sub.puback(id)
+			}
+			unacked = unacked[:0]
+			continue
+		}
+		if pk.FixedHeader.Type != packets.Publish {
+			continue
+		}
+		if string(pk.Payload) != fmt.Sprint(got) {
+			t.Fatalf("message %d has payload %q: out of order", got, pk.Payload)
+		}
+		got++
+		unacked = append(unacked, pk.PacketID)
+		if len(unacked) > quota {
+			t.Fatalf("%d unacknowledged messages, quota %d", len(unacked), quota)
+		}
+	}
+}
+
+// TestResumedSessionRespectsQuotaAndOrder_MQTT_4_6_0_6: a session that comes back to 40
+// queued messages receives them in order, never more than its receive maximum at once.
+func TestResumedSessionRespectsQuotaAndOrder_MQTT_4_6_0_6(t *testing.T) {
+	b := testBroker(t, nil)
+	addr := b.Addr("tcp")
+	expiry := func(pk *packets.Packet) {
+		pk.Properties.SessionExpiryInterval, pk.Properties.SessionExpiryIntervalFlag = 300, true
+		pk.Properties.ReceiveMaximum = 5
+	}
+	sub := dialRaw(t, addr, 5)
+	sub.connect("resume", false, expiry)
+	sub.subscribe("res/#", 1)
+	sub.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}})
+	time.Sleep(50 * time.Millisecond)
+	pub := dialRaw(t, addr, 5)
+	pub.connect("p", true)
+	const n = 40
+	for i := 0; i < n; i++ {
+		pub.publish("res/t", fmt.Sprint(i), 1, false)
+		pub.expect(packets.Puback)
+	}
+	sub2 := dialRaw(t, addr, 5)
+	if ack := sub2.connect("resume", false, expiry); !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	receiveInOrder(t, sub2, n, 5)
+}
+
+// TestMQTT311MaxInflight: MQTT 3.1.1 clients have no receive maximum; wedge applies
+// mqtt.max_inflight to them.
+func TestMQTT311MaxInflight(t *testing.T) {
+	b := testBroker(t, func(c *config.MQTT) { c.MaxInflight = 3 })
+	addr := b.Addr("tcp")
+	sub := dialRaw(t, addr, 4)
+	sub.connect("v3sub", true)
+	sub.subscribe("mi/#", 1)
+	pub := dialRaw(t, addr, 4)
+	pub.connect("p", true)
+	const n = 30
+	for i := 0; i < n; i++ {
+		pub.publish("mi/t", fmt.Sprint(i), 1, false)
+		pub.expect(packets.Puback)
+	}
+	receiveInOrder(t, sub, n, 3)
+}
