@@ -40,6 +40,7 @@ type ListenerInfo struct {
 type Broker struct {
 	srv      *mqtt.Server
 	h        *hooks
+	extra    []mqtt.Hook
 	log      *slog.Logger
 	counters Counters
 	conf     atomic.Pointer[config.MQTT]
@@ -76,7 +77,7 @@ func New(o Options) (*Broker, error) {
 		InlineClient:             true,
 		SysTopicResendInterval:   math.MaxInt32, // $SYS is served by the REST API and /metrics
 	})
-	b := &Broker{srv: srv, log: o.Logger}
+	b := &Broker{srv: srv, log: o.Logger, extra: o.Hooks}
 	b.conf.Store(&c)
 	b.h = &hooks{b: b}
 	for _, hk := range o.Hooks {

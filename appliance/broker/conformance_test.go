@@ -597,3 +597,20 @@ func TestMatchFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestNoOutboundTopicAliases: wedge never sends topic aliases (the server MAY [3.3.2.3.4]),
+// so every queued message keeps its topic name and can be resent after a reconnect.
+func TestNoOutboundTopicAliases(t *testing.T) {
+	b := testBroker(t, nil)
+	sub := dialRaw(t, b.Addr("tcp"), 5)
+	sub.connect("ta", true, func(pk *packets.Packet) { pk.Properties.TopicAliasMaximum = 10 })
+	sub.subscribe("ta/#", 0)
+	pub := dialRaw(t, b.Addr("tcp"), 5)
+	pub.connect("p", true)
+	for i := 0; i < 2; i++ {
+		pub.publish("ta/x", "v", 0, false)
+		if m := sub.expect(packets.Publish); m.TopicName != "ta/x" || m.Properties.TopicAlias != 0 {
+			t.Fatalf("message %d: topic %q alias %d", i, m.TopicName, m.Properties.TopicAlias)
+		}
+	}
+}

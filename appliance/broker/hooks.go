@@ -134,6 +134,7 @@ type hooks struct {
 	listeners    atomic.Pointer[[]Listener]
 	superusers   sync.Map // client id → struct{}
 	resumed      sync.Map // client id → []packets.Packet, between resume and established
+	connectedAt  sync.Map // client id → time.Time
 	msgID        atomic.Uint64
 }
 
@@ -146,7 +147,7 @@ func (h *hooks) Provides(b byte) bool {
 	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck:
 		return true // a nil policy allows: cheap, and keeps the decision in one place
 	case mqtt.OnConnect, mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
-		mqtt.OnPublishDropped, mqtt.OnPacketEncode, mqtt.OnQosComplete:
+		mqtt.OnPublishDropped, mqtt.OnPacketEncode, mqtt.OnQosComplete, mqtt.OnClientExpired:
 		return true
 	case mqtt.OnPublish:
 		return h.interceptors.Load() != nil
@@ -196,10 +197,15 @@ func peerCert(cl *mqtt.Client) *x509.Certificate {
 
 // OnConnect applies the server keep alive: a configured value is imposed on MQTT 5 clients,
 // and a longer keep alive than max_keepalive is reduced to it [MQTT-3.2.2-21].
+//
+// It also turns off server-to-client topic aliases (a server MAY use them, never must): mochi
+// stores an aliased message without its topic, so it could not be resent after a reconnect or
+// a restart.
 func (h *hooks) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if cl.Properties.ProtocolVersion != 5 {
 		return nil
 	}
+	cl.Properties.Props.TopicAliasMaximum = 0
 	cfg := h.b.cfg()
 	ka := cl.State.Keepalive
 	switch {
@@ -284,6 +290,7 @@ func (h *hooks) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packe
 }
 
 func (h *hooks) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	h.connectedAt.Store(cl.ID, time.Now())
 	h.established(cl)
 	h.emit(Event{Type: EventClientConnected, Client: h.clientInfo(cl), Keepalive: cl.State.Keepalive,
 		CleanStart: pk.Connect.Clean, ExpiryInterval: pk.Properties.SessionExpiryInterval})
@@ -307,8 +314,16 @@ func (h *hooks) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 		h.emit(Event{Type: EventClientDisconnected, Client: h.clientInfo(cl), Reason: reason})
 	}
 	if expire {
-		h.superusers.Delete(cl.ID)
+		h.forget(cl.ID)
 	}
+}
+
+// OnClientExpired forgets what wedge keeps about a session that expired.
+func (h *hooks) OnClientExpired(cl *mqtt.Client) { h.forget(cl.ID) }
+
+func (h *hooks) forget(id string) {
+	h.superusers.Delete(id)
+	h.connectedAt.Delete(id)
 }
 
 // isMalformed reports whether err is one of the protocol errors that close a connection.
@@ -393,6 +408,11 @@ func (h *hooks) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 		}
 		out.PacketID = uint16(id)
 		cl.State.Inflight.Set(out)
+		for _, hk := range h.b.extra {
+			if hk.Provides(mqtt.OnQosPublish) {
+				hk.OnQosPublish(cl, out, out.Created, 0) // the storage hook keeps it
+			}
+		}
 	}
 	h.b.counters.QoSDirect.Add(1)
 	_ = cl.WritePacket(out)

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
@@ -157,6 +158,9 @@ func runCrashChild(t *testing.T, path string, round int) int {
 			break
 		}
 	}
+	// Let the child run on for a varying time so that the kill lands at
+	// different points of its group commits.
+	time.Sleep(time.Duration(rand.IntN(8000)) * time.Microsecond)
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no deferred code, no Stop
 		t.Fatal(err)
 	}

@@ -15,10 +15,13 @@
 // pending records at once and commits them in one transaction (group commit),
 // so durability costs one fsync per group, not one per message. Pending
 // records are coalesced by key: a later event on the same key replaces the
-// earlier one (a put followed by a delete becomes a delete that is never
-// encoded or written as a put; repeated puts keep the last value). Deleting a
-// client removes every subscription and in-flight record of that client with
-// a prefix scan, ordered correctly against the events around it.
+// earlier one (repeated puts keep the last value; a put followed by a delete
+// becomes a delete, and the put is never encoded). Before committing, the
+// writer drops deletes of keys that are not on disk, so a message published
+// and acknowledged within one group costs no write at all, and a group that
+// cancels out entirely opens no write transaction. Deleting a client removes
+// every subscription and in-flight record of that client with a prefix scan,
+// ordered correctly against the events around it.
 //
 // The queue is bounded (Options.QueueSize distinct pending keys). When it is
 // full the caller blocks until the writer has taken the pending group: that is
@@ -51,5 +54,6 @@
 // New refuses, with ErrSchemaTooNew, a file written by a newer schema.
 //
 // Records that cannot be decoded are skipped with a warning at load, so one
-// damaged record never stops the broker from starting.
+// damaged record never stops the broker from starting. Subscriptions and
+// in-flight messages of a client that is not stored are skipped and deleted.
 package store

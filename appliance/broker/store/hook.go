@@ -18,9 +18,13 @@ import (
 
 // Defaults for the zero values of Options.
 const (
-	DefaultFlushInterval   = 10 * time.Millisecond
-	DefaultQueueSize       = 8192
-	DefaultMaxRetries      = 3
+	// DefaultFlushInterval is Options.FlushInterval when it is zero.
+	DefaultFlushInterval = 10 * time.Millisecond
+	// DefaultQueueSize is Options.QueueSize when it is zero.
+	DefaultQueueSize = 8192
+	// DefaultMaxRetries is Options.MaxRetries when it is zero.
+	DefaultMaxRetries = 3
+	// DefaultSysInfoInterval is Options.SysInfoInterval when it is zero.
 	DefaultSysInfoInterval = time.Minute
 )
 
@@ -87,8 +91,19 @@ type counters struct {
 	events, coalesced, records, groups, writeErrors, dropped, blocked, absentDeletes atomic.Uint64
 }
 
-// Hook is wedge's mochi storage hook. Create it with New, add it to the
-// server with AddHook before Serve; mochi calls Stop when the server closes.
+// Hook is wedge's mochi storage hook.
+//
+// Create it with New and add it with Server.AddHook before Server.Serve:
+// mochi reads the stored state in Serve, and only from the first storage
+// hook that returns data, so a server has one storage hook and a DB one
+// Hook. mochi calls Stop from Server.Close; close the DB only after that.
+//
+// The event methods run on broker goroutines and only queue a record; they
+// block only while the queue is full (back-pressure). The writer shares the
+// DB's single write lock with the other packages that use the file, so never
+// raise broker events (publish into the broker, disconnect a client) while
+// holding a bbolt write transaction on the same DB: with a full queue that
+// waits for the writer, which waits for that transaction.
 type Hook struct {
 	mqtt.HookBase
 
@@ -459,7 +474,9 @@ func (h *Hook) StoredSysInfo() (storage.SystemInfo, error) {
 	return out, err
 }
 
-// errOrphan marks a record whose client is not stored (skipped, not logged).
+// errOrphan marks a record whose client is not stored. Such a record (an
+// in-flight message mochi raised for a client just after its session ended)
+// is skipped and its deletion queued.
 var errOrphan = errors.New("orphan record")
 
 // load flushes, then calls fn for each record of bucket b in one read
@@ -469,16 +486,22 @@ func (h *Hook) load(b bucketID, fn func(tx *bbolt.Tx, k, v []byte) error) error 
 	if err := h.Flush(); err != nil {
 		h.log.Warn("store: flush before load", "error", err)
 	}
+	var orphans []string
+	defer func() {
+		for _, k := range orphans {
+			h.enqueue(b, k, pendOp{del: true})
+		}
+	}()
 	return h.db.View(func(tx *bbolt.Tx) error {
 		bk := tx.Bucket(bucketNames[b])
 		if bk == nil {
 			return nil
 		}
-		var skipped, orphans int
+		var skipped int
 		err := bk.ForEach(func(k, v []byte) error {
 			if err := fn(tx, k, v); err != nil {
 				if errors.Is(err, errOrphan) {
-					orphans++
+					orphans = append(orphans, string(k))
 					return nil
 				}
 				skipped++
@@ -486,8 +509,8 @@ func (h *Hook) load(b bucketID, fn func(tx *bbolt.Tx, k, v []byte) error) error 
 			}
 			return nil
 		})
-		if skipped > 0 || orphans > 0 {
-			h.log.Warn("store: records skipped at load", "bucket", string(bucketNames[b]), "unreadable", skipped, "orphans", orphans)
+		if skipped > 0 || len(orphans) > 0 {
+			h.log.Warn("store: records skipped at load", "bucket", string(bucketNames[b]), "unreadable", skipped, "orphans_deleted", len(orphans))
 		}
 		if err != nil {
 			return fmt.Errorf("store: load %s: %w", bucketNames[b], err)

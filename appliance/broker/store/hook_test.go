@@ -416,6 +416,17 @@ func TestLoadSkipsDamagedAndOrphanRecords(t *testing.T) {
 	if !strings.Contains(logs.String(), "unreadable") {
 		t.Fatalf("damaged records not reported:\n%s", logs)
 	}
+	// The orphan's deletion was queued by the load; damaged records stay
+	// for an operator to look at.
+	if err := h.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if rawGet(t, db, bucketInflight, inflightKey("gone", 1)) != nil {
+		t.Fatal("orphan in-flight record not deleted")
+	}
+	if rawGet(t, db, bucketRetained, "bad") == nil {
+		t.Fatal("damaged record deleted")
+	}
 }
 
 func TestOversizedKeyIsRejectedNotFatal(t *testing.T) {

@@ -35,11 +35,13 @@ type broker struct {
 	addr string
 }
 
-func startBroker(t *testing.T, db *bbolt.DB) *broker {
+func startBroker(t *testing.T, db *bbolt.DB, before ...mqtt.Hook) *broker {
 	t.Helper()
 	srv := mqtt.New(&mqtt.Options{Logger: quietLogger()})
-	if err := srv.AddHook(new(allowAll), nil); err != nil {
-		t.Fatal(err)
+	for _, h := range append([]mqtt.Hook{new(allowAll)}, before...) {
+		if err := srv.AddHook(h, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h, err := New(db, Options{Logger: quietLogger()})
 	if err != nil {
@@ -365,4 +367,56 @@ func TestSessionSurvivesRestartMQTT311(t *testing.T) {
 	other.Disconnect(100)
 	pub.Disconnect(100)
 	sub.Disconnect(100)
+}
+
+// slowDisconnect holds the first OnDisconnect of a taken-over client for a
+// while, so that the hooks after it see the event only once the new
+// connection has established its session: the order that a loaded machine
+// can produce at any time.
+type slowDisconnect struct {
+	mqtt.HookBase
+	delay time.Duration
+	once  sync.Once
+	done  chan struct{}
+}
+
+func (*slowDisconnect) ID() string           { return "slow-disconnect" }
+func (*slowDisconnect) Provides(b byte) bool { return b == mqtt.OnDisconnect }
+func (s *slowDisconnect) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	if cl.IsTakenOver() {
+		s.once.Do(func() {
+			time.Sleep(s.delay)
+			close(s.done)
+		})
+	}
+}
+
+func TestTakeOverKeepsTheNewSession(t *testing.T) {
+	db, _ := tempDB(t)
+	slow := &slowDisconnect{delay: 200 * time.Millisecond, done: make(chan struct{})}
+	b := startBroker(t, db, slow)
+	defer b.stop(t)
+
+	// The first connection's session ends with it (expiry 0); the second
+	// takes the session over and keeps it (expiry 3600).
+	_, _ = connect5(t, b.addr, "tk", true, 0, nil)
+	c2, _ := connect5(t, b.addr, "tk", false, 3600, nil)
+	subscribe5(t, c2, "tk/#")
+	select {
+	case <-slow.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first connection was never taken over")
+	}
+	deadline := time.Now().Add(200 * time.Millisecond) // let the store hook see the late OnDisconnect
+	for time.Now().Before(deadline) {
+		if err := b.hook.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rawGet(t, db, bucketClients, "tk") == nil || rawCount(t, db, bucketSubs) != 1 {
+		t.Fatalf("the old connection's disconnect deleted the new session: client stored %v, %d subscriptions",
+			rawGet(t, db, bucketClients, "tk") != nil, rawCount(t, db, bucketSubs))
+	}
+	disconnect5(t, c2)
 }

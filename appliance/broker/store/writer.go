@@ -38,7 +38,6 @@ type group struct {
 	ops      map[pendKey]pendOp
 	prefixes []pendKey // prefix deletes; applied before ops
 	seq      uint64    // every event numbered <= seq is in this group or an earlier one
-	events   int
 }
 
 // record is one prepared put or delete.
@@ -206,7 +205,7 @@ func (h *Hook) take() *group {
 	if h.queuedLocked() == 0 {
 		return nil
 	}
-	g := &group{ops: h.pending, prefixes: h.prefixes, seq: h.seq, events: h.queuedLocked()}
+	g := &group{ops: h.pending, prefixes: h.prefixes, seq: h.seq}
 	if h.spare != nil {
 		h.pending, h.spare = h.spare, nil
 	} else {
@@ -396,8 +395,9 @@ func encodeValue(v any) ([]byte, error) {
 }
 
 // Flush waits until every event accepted before the call has been committed.
-// It returns an error if a group that completed while it waited could not be
-// written. See FlushContext.
+// It returns an error if a group resolved while it waited could not be
+// written (conservatively: that group may hold events raised after the call).
+// See FlushContext.
 func (h *Hook) Flush() error {
 	return h.FlushContext(context.Background())
 }

@@ -1,0 +1,199 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.etcd.io/bbolt"
+
+	"github.com/wedge-iot/wedge/appliance/api"
+	"github.com/wedge-iot/wedge/appliance/broker"
+	"github.com/wedge-iot/wedge/appliance/broker/store"
+	"github.com/wedge-iot/wedge/appliance/config"
+)
+
+// Options configure an Appliance.
+type Options struct {
+	Config *config.Config
+	// Logger and Level: the level is changed in place by a reload of log.level.
+	Logger *slog.Logger
+	Level  *slog.LevelVar
+	// Version is shown by the API (e.g. "0.1.0").
+	Version string
+	// OnAdminPassword receives the admin password generated on the first start.
+	OnAdminPassword func(string)
+}
+
+// Appliance is a running wedge daemon.
+type Appliance struct {
+	mu     sync.Mutex
+	cfg    *config.Config
+	log    *slog.Logger
+	level  *slog.LevelVar
+	db     *bbolt.DB
+	store  *store.Hook
+	broker *broker.Broker
+	api    *api.Server
+	reg    *prometheus.Registry
+}
+
+// DBFile is the bbolt file, in the data directory, that holds the daemon's state.
+const DBFile = "wedge.db"
+
+// New opens the data directory and assembles the daemon; Start opens its listeners.
+func New(o Options) (*Appliance, error) {
+	c := o.Config
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Level == nil {
+		o.Level = new(slog.LevelVar)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	dbPath := filepath.Join(c.DataDir, DBFile)
+	db, err := bbolt.Open(dbPath, 0o600, &bbolt.Options{Timeout: time.Second, FreelistType: bbolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("data_dir %s is in use by another wedge process", c.DataDir)
+		}
+		return nil, fmt.Errorf("open %s: %w", dbPath, err)
+	}
+	a := &Appliance{cfg: c, log: o.Logger, level: o.Level, db: db, reg: prometheus.NewRegistry()}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = db.Close()
+		}
+	}()
+	a.store, err = store.New(db, store.Options{FlushInterval: c.Storage.FlushInterval, Logger: o.Logger.With("component", "store")})
+	if err != nil {
+		return nil, err
+	}
+	a.broker, err = broker.New(broker.Options{MQTT: c.MQTT, Logger: o.Logger, Hooks: []mqtt.Hook{a.store}})
+	if err != nil {
+		_ = a.store.Stop()
+		return nil, err
+	}
+	a.reg.MustRegister(a.broker.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.api, err = api.New(api.Options{
+		Listen:          c.API.Listen,
+		CertFile:        c.API.Cert,
+		KeyFile:         c.API.Key,
+		Logger:          o.Logger,
+		DB:              db,
+		AdminPassword:   c.API.AdminPassword,
+		OnAdminPassword: o.OnAdminPassword,
+		Gatherer:        a.reg,
+		Broker:          &brokerView{b: a.broker, node: c.NodeName},
+		Listeners:       a.listeners,
+		Version:         o.Version,
+		Node:            c.NodeName,
+	})
+	if err != nil {
+		_ = a.store.Stop()
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
+
+// Start opens every listener, then marks the daemon ready (/healthz answers 200).
+func (a *Appliance) Start(ctx context.Context) error {
+	if err := a.broker.Start(ctx); err != nil {
+		return err
+	}
+	if err := a.api.Start(ctx); err != nil {
+		_ = a.broker.Stop(ctx)
+		return err
+	}
+	if !a.cfg.Auth.Configured() {
+		a.log.Warn("no auth chain configured: every device may connect, publish and subscribe (configure auth to restrict access)")
+	}
+	a.api.SetReady(true)
+	a.log.Info("wedge ready", "mqtt", a.broker.Addr("tcp"), "ws", a.broker.Addr("ws"), "tls", a.broker.Addr("tls"),
+		"api", a.api.Addr().String(), "data_dir", a.cfg.DataDir, "go", runtime.Version())
+	return nil
+}
+
+// Stop drains the daemon: it stops answering ready, closes the API, disconnects clients,
+// flushes the store and closes the database.
+func (a *Appliance) Stop(ctx context.Context) error {
+	a.api.SetReady(false)
+	var errs []error
+	if err := a.api.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.broker.Stop(ctx); err != nil { // stops hooks: the store flushes
+		errs = append(errs, err)
+	}
+	// The broker's stop may have given up at ctx's deadline: make sure the store's writer has
+	// flushed and ended before the database closes under it (Stop is idempotent).
+	if err := a.store.Stop(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.db.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Reload applies a new configuration's run-time keys and reports the changed keys that need
+// a restart.
+func (a *Appliance) Reload(n *config.Config) (needRestart []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, k := range config.Diff(a.cfg, n) {
+		if !config.IsReloadable(k) {
+			needRestart = append(needRestart, k)
+		}
+	}
+	a.level.Set(ParseLevel(n.Log.Level))
+	if n.MQTT.MaxConnections != a.cfg.MQTT.MaxConnections {
+		a.broker.SetMaxConnections(n.MQTT.MaxConnections)
+	}
+	keep := *a.cfg
+	keep.Log.Level, keep.MQTT.MaxConnections, keep.Auth, keep.Rules = n.Log.Level, n.MQTT.MaxConnections, n.Auth, n.Rules
+	a.cfg = &keep
+	return needRestart
+}
+
+// Broker returns the broker, for tests and features wired later.
+func (a *Appliance) Broker() *broker.Broker { return a.broker }
+
+// APIAddr returns the API's bound address.
+func (a *Appliance) APIAddr() string { return a.api.Addr().String() }
+
+func (a *Appliance) listeners() []api.ListenerInfo {
+	var out []api.ListenerInfo
+	st := a.broker.Stats()
+	for _, l := range a.broker.Listeners() {
+		out = append(out, api.ListenerInfo{Protocol: "mqtt:" + l.Protocol, Listen: l.Address, Running: true,
+			CurrentConns: int(st.Connections), MaxConns: int(a.cfg.MQTT.MaxConnections)})
+	}
+	return out
+}
+
+// ParseLevel maps log.level to a slog level.
+func ParseLevel(s string) slog.Level {
+	switch s {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
