@@ -298,3 +298,30 @@ func (b *Broker) Publish(r PublishRequest) error {
 	}
 	return b.srv.InjectPacket(cl, pk)
 }
+
+// Delivery is a message delivered to a wedge-internal subscriber.
+type Delivery struct {
+	Topic      string
+	Payload    []byte
+	QoS        byte
+	Retain     bool
+	Origin     string // publishing client id
+	Properties []Property
+}
+
+// Subscribe registers a wedge-internal subscriber (the CoAP gateway's observers, bridges) for
+// an MQTT filter; id identifies it for Unsubscribe and must be unique per filter. fn runs on the
+// publisher's goroutine for each matching message (retained ones at once) and must not
+// block. Internal subscriptions are not persisted: their owners subscribe again at start.
+func (b *Broker) Subscribe(filter string, id int, fn func(Delivery)) error {
+	return b.srv.Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		d := Delivery{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain, Origin: pk.Origin}
+		for _, up := range pk.Properties.User {
+			d.Properties = append(d.Properties, Property{up.Key, up.Val})
+		}
+		fn(d)
+	})
+}
+
+// Unsubscribe removes a wedge-internal subscriber.
+func (b *Broker) Unsubscribe(filter string, id int) error { return b.srv.Unsubscribe(filter, id) }

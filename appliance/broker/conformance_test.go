@@ -614,3 +614,40 @@ func TestNoOutboundTopicAliases(t *testing.T) {
 		}
 	}
 }
+
+func TestInternalSubscriber(t *testing.T) {
+	b := testBroker(t, nil)
+	got := make(chan Delivery, 4)
+	pub := dialRaw(t, b.Addr("tcp"), 5)
+	pub.connect("p", true)
+	pub.publish("int/kept", "r", 1, true)
+	pub.expect(packets.Puback)
+	if err := b.Subscribe("int/#", 1, func(d Delivery) { got <- d }); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-got; d.Topic != "int/kept" || !d.Retain {
+		t.Fatalf("retained at subscribe: %+v", d)
+	}
+	pub.publish("int/live", "x", 1, false)
+	pub.expect(packets.Puback)
+	select {
+	case d := <-got:
+		if d.Topic != "int/live" || string(d.Payload) != "x" || d.Origin != "p" {
+			t.Fatalf("%+v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery")
+	}
+	if err := b.Unsubscribe("int/#", 1); err != nil {
+		t.Fatal(err)
+	}
+	pub.publish("int/after", "x", 0, false)
+	select {
+	case d := <-got:
+		t.Fatalf("delivered after unsubscribe: %+v", d)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if len(b.Subscriptions()) != 0 {
+		t.Fatalf("internal subscription listed: %+v", b.Subscriptions())
+	}
+}

@@ -491,6 +491,9 @@ func indexSlash(s string) int {
 }
 
 func (h *hooks) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	if cl.Net.Inline {
+		return
+	}
 	ci := h.clientInfo(cl)
 	for i, f := range pk.Filters {
 		if i < len(reasonCodes) && reasonCodes[i] >= 0x80 {
@@ -501,6 +504,9 @@ func (h *hooks) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []b
 }
 
 func (h *hooks) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	if cl.Net.Inline {
+		return
+	}
 	ci := h.clientInfo(cl)
 	for _, f := range pk.Filters {
 		h.emit(Event{Type: EventSessionUnsubscribed, Client: ci, Topic: f.Filter})

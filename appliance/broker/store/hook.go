@@ -237,8 +237,12 @@ func (h *Hook) OnClientExpired(cl *mqtt.Client) {
 	h.deleteClient(cl.ID)
 }
 
-// OnSubscribed stores each filter the broker granted.
+// OnSubscribed stores each filter the broker granted. Inline subscriptions (wedge's own
+// consumers, which subscribe again at every start) are not stored.
 func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	if cl.Net.Inline {
+		return
+	}
 	for i, sub := range pk.Filters {
 		if i >= len(reasonCodes) || reasonCodes[i] >= packets.ErrUnspecifiedError.Code {
 			continue
@@ -257,6 +261,9 @@ func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []by
 // OnUnsubscribed deletes the filters the client no longer holds (mochi
 // raises the event even for an UNSUBSCRIBE it refused).
 func (h *Hook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	if cl.Net.Inline {
+		return
+	}
 	for _, sub := range pk.Filters {
 		if cl.State.Subscriptions != nil {
 			if _, still := cl.State.Subscriptions.Get(sub.Filter); still {
