@@ -43,6 +43,7 @@ func (v *brokerView) info(cs broker.ClientState) api.ClientInfo {
 		MaxInflight:      cs.MaxInflight,
 		MqueueLen:        cs.Queued,
 		MaxMqueue:        cs.MaxQueued,
+		MqueueDropped:    cs.QueueDropped,
 	}
 	return ci
 }

@@ -38,15 +38,16 @@ type ListenerInfo struct {
 
 // Broker is wedge's MQTT broker.
 type Broker struct {
-	srv      *mqtt.Server
-	h        *hooks
-	extra    []mqtt.Hook
-	log      *slog.Logger
-	counters Counters
-	conf     atomic.Pointer[config.MQTT]
-	opened   []ListenerInfo
-	started  time.Time
-	stopOnce sync.Once
+	srv       *mqtt.Server
+	h         *hooks
+	extra     []mqtt.Hook
+	log       *slog.Logger
+	counters  Counters
+	conf      atomic.Pointer[config.MQTT]
+	opened    []ListenerInfo
+	started   time.Time
+	stopOnce  sync.Once
+	sweepDone chan struct{}
 }
 
 // New creates a broker from the configuration; Start opens its listeners.
@@ -149,6 +150,19 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fail(fmt.Errorf("broker: serve: %w", err))
 	}
 	b.started = time.Now()
+	b.sweepDone = make(chan struct{})
+	go func() {
+		t := time.NewTicker(sweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				b.h.sweep()
+			case <-b.sweepDone:
+				return
+			}
+		}
+	}()
 	return nil
 }
 
@@ -191,6 +205,9 @@ func (b *Broker) Addr(id string) string {
 func (b *Broker) Stop(ctx context.Context) error {
 	var err error
 	b.stopOnce.Do(func() {
+		if b.sweepDone != nil {
+			close(b.sweepDone)
+		}
 		done := make(chan error, 1)
 		go func() { done <- b.srv.Close() }()
 		select {

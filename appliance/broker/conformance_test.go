@@ -630,13 +630,19 @@ func TestInternalSubscriber(t *testing.T) {
 	}
 	pub.publish("int/live", "x", 1, false)
 	pub.expect(packets.Puback)
-	select {
-	case d := <-got:
-		if d.Topic != "int/live" || string(d.Payload) != "x" || d.Origin != "p" {
-			t.Fatalf("%+v", d)
+	for {
+		select {
+		case d := <-got:
+			if d.Topic == "int/kept" {
+				continue // mochi routes after the PUBACK: the retained one may also arrive live
+			}
+			if d.Topic != "int/live" || string(d.Payload) != "x" || d.Origin != "p" {
+				t.Fatalf("%+v", d)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no delivery")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no delivery")
+		break
 	}
 	if err := b.Unsubscribe("int/#", 1); err != nil {
 		t.Fatal(err)

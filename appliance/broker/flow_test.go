@@ -132,3 +132,75 @@ func TestMQTT311MaxInflight(t *testing.T) {
 	}
 	receiveInOrder(t, sub, n, 3)
 }
+
+// TestFullQueueHoldsPublisher: a connected subscriber whose queue is at max_queued_messages
+// holds QoS 1 publishers instead of losing messages; everything arrives, in order.
+func TestFullQueueHoldsPublisher(t *testing.T) {
+	b := testBroker(t, func(c *config.MQTT) { c.MaxInflight = 2; c.MaxQueuedMessages = 10 })
+	addr := b.Addr("tcp")
+	sub := dialRaw(t, addr, 4)
+	sub.connect("slow", true)
+	sub.subscribe("fq/#", 1)
+	pub := dialRaw(t, addr, 4)
+	pub.connect("fast", true)
+	const n = 60
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			pub.publish("fq/t", fmt.Sprint(i), 1, false)
+			if _, err := pub.recv(20 * time.Second); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for got := 0; got < n; got++ {
+		pk, err := sub.recv(10 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d: %v", got, err)
+		}
+		if string(pk.Payload) != fmt.Sprint(got) {
+			t.Fatalf("message %d is %q (stats %+v)", got, pk.Payload, b.Stats())
+		}
+		time.Sleep(2 * time.Millisecond) // a slow consumer
+		sub.puback(pk.PacketID)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := b.Client("slow"); cs.QueueDropped != 0 || b.Stats().QueueDropped != 0 {
+		t.Fatalf("drops: %d / %d", cs.QueueDropped, b.Stats().QueueDropped)
+	}
+}
+
+// TestOfflineQueueBoundCounted: an offline session keeps max_queued_messages; the rest is
+// dropped, counted for that client and in total, and the publisher is not held.
+func TestOfflineQueueBoundCounted(t *testing.T) {
+	b := testBroker(t, func(c *config.MQTT) { c.MaxInflight = 2; c.MaxQueuedMessages = 10 })
+	addr := b.Addr("tcp")
+	sub := dialRaw(t, addr, 4)
+	sub.connect("away", false)
+	sub.subscribe("oq/#", 1)
+	sub.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}})
+	time.Sleep(50 * time.Millisecond)
+	pub := dialRaw(t, addr, 4)
+	pub.connect("p", true)
+	start := time.Now()
+	for i := 0; i < 30; i++ {
+		pub.publish("oq/t", fmt.Sprint(i), 1, false)
+		pub.expect(packets.Puback)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("publisher held %v by an offline session", el)
+	}
+	// mochi routes after the PUBACK: wait for the last drop to be counted.
+	waitFor(t, func() bool { return b.Stats().QueueDropped == 20 }, "20 drops counted")
+	cs, _ := b.Client("away")
+	if cs.Queued != 10 || cs.QueueDropped != 20 {
+		t.Fatalf("queued %d, dropped %d (total %d)", cs.Queued, cs.QueueDropped, b.Stats().QueueDropped)
+	}
+	sub2 := dialRaw(t, addr, 4)
+	sub2.connect("away", false)
+	receiveInOrder(t, sub2, 10, 2)
+}

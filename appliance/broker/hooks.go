@@ -135,6 +135,11 @@ type hooks struct {
 	superusers   sync.Map // client id → struct{}
 	resumed      sync.Map // client id → []packets.Packet, between resume and established
 	connectedAt  sync.Map // client id → time.Time
+	full         sync.Map // client id → *mqtt.Client whose queue is at max_queued_messages
+	fullCount    atomic.Int64
+	queueDrops   sync.Map // client id → *atomic.Int64: QoS 1/2 messages dropped at a full queue
+	flows        sync.Map // *mqtt.Client → *flowState
+	credited     sync.Map // *flowState with credit > 0
 	msgID        atomic.Uint64
 }
 
@@ -147,10 +152,11 @@ func (h *hooks) Provides(b byte) bool {
 	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck:
 		return true // a nil policy allows: cheap, and keeps the decision in one place
 	case mqtt.OnConnect, mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
-		mqtt.OnPublishDropped, mqtt.OnPacketEncode, mqtt.OnQosComplete, mqtt.OnClientExpired:
+		mqtt.OnPublishDropped, mqtt.OnPacketEncode, mqtt.OnQosComplete, mqtt.OnClientExpired,
+		mqtt.OnQosPublish, mqtt.OnQosDropped, mqtt.OnPacketProcessed:
 		return true
 	case mqtt.OnPublish:
-		return h.interceptors.Load() != nil
+		return h.interceptors.Load() != nil || h.fullCount.Load() > 0
 	case mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketSent:
 		return h.listeners.Load() != nil
 	}
@@ -313,6 +319,9 @@ func (h *hooks) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 		}
 		h.emit(Event{Type: EventClientDisconnected, Client: h.clientInfo(cl), Reason: reason})
 	}
+	if v, ok := h.flows.LoadAndDelete(cl); ok {
+		h.credited.Delete(v)
+	}
 	if expire {
 		h.forget(cl.ID)
 	}
@@ -324,6 +333,10 @@ func (h *hooks) OnClientExpired(cl *mqtt.Client) { h.forget(cl.ID) }
 func (h *hooks) forget(id string) {
 	h.superusers.Delete(id)
 	h.connectedAt.Delete(id)
+	h.queueDrops.Delete(id)
+	if _, ok := h.full.LoadAndDelete(id); ok {
+		h.fullCount.Add(-1)
+	}
 }
 
 // isMalformed reports whether err is one of the protocol errors that close a connection.
@@ -339,6 +352,9 @@ func isMalformed(err error) bool {
 // OnPublish runs the interceptors. A Hold is waited for here, on the publisher's goroutine,
 // before mochi acknowledges the publish: only this publisher waits.
 func (h *hooks) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Qos > 0 && h.fullCount.Load() > 0 {
+		h.holdForFullQueues(cl, pk.TopicName)
+	}
 	ics := h.interceptors.Load()
 	if ics == nil {
 		return pk, nil

@@ -74,20 +74,21 @@ func routineDisconnect(err error) bool {
 
 // wsListener serves MQTT over WebSocket (subprotocol "mqtt") on an already bound listener.
 type wsListener struct {
-	id       string
-	ln       net.Listener
-	log      *slog.Logger
-	b        *Broker
-	srv      *http.Server
-	upgrader websocket.Upgrader
+	id        string
+	ln        net.Listener
+	log       *slog.Logger
+	b         *Broker
+	srv       *http.Server
+	upgrader  websocket.Upgrader
+	establish listeners.EstablishFn
 }
 
-func (l *wsListener) ID() string                { return l.id }
-func (l *wsListener) Address() string           { return l.ln.Addr().String() }
-func (l *wsListener) Protocol() string          { return "ws" }
-func (l *wsListener) Init(_ *slog.Logger) error { return nil }
+func (l *wsListener) ID() string       { return l.id }
+func (l *wsListener) Address() string  { return l.ln.Addr().String() }
+func (l *wsListener) Protocol() string { return "ws" }
 
-func (l *wsListener) Serve(establish listeners.EstablishFn) {
+// Init builds the HTTP server (Serve only starts it), so Close never races with Serve.
+func (l *wsListener) Init(_ *slog.Logger) error {
 	l.upgrader = websocket.Upgrader{
 		Subprotocols:    []string{"mqtt", "mqttv3.1"},
 		CheckOrigin:     func(*http.Request) bool { return true },
@@ -103,24 +104,26 @@ func (l *wsListener) Serve(establish listeners.EstablishFn) {
 			}
 			l.b.counters.Accepted.Add(1)
 			defer c.Close()
-			if err := establish(l.id, l.b.wrap(&wsConn{Conn: c.UnderlyingConn(), ws: c})); err != nil && !routineDisconnect(err) {
+			if err := l.establish(l.id, l.b.wrap(&wsConn{Conn: c.UnderlyingConn(), ws: c})); err != nil && !routineDisconnect(err) {
 				l.log.Debug("websocket connection ended", "listener", l.id, "error", err)
 			}
 		}),
 	}
+	return nil
+}
+
+func (l *wsListener) Serve(establish listeners.EstablishFn) {
+	l.establish = establish // set before srv.Serve starts the handlers' goroutines
 	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		l.log.Error("websocket listener stopped", "listener", l.id, "error", err)
 	}
 }
 
 func (l *wsListener) Close(closeClients listeners.CloseFn) {
-	if l.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = l.srv.Shutdown(ctx)
-	} else {
-		_ = l.ln.Close()
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = l.srv.Shutdown(ctx)
+	_ = l.ln.Close()
 	closeClients(l.id)
 }
 
@@ -168,11 +171,19 @@ func (c *wsConn) Write(p []byte) (int, error) {
 
 func (c *wsConn) Close() error { return c.ws.Close() }
 
+// SetDeadline sets both deadlines; the write deadline is serialised with writes (gorilla's
+// connection is not safe for a concurrent deadline change and write).
 func (c *wsConn) SetDeadline(t time.Time) error {
 	if err := c.ws.SetReadDeadline(t); err != nil {
 		return err
 	}
+	return c.SetWriteDeadline(t)
+}
+
+func (c *wsConn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
+
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.ws.SetWriteDeadline(t)
 }
-func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }

@@ -23,8 +23,9 @@ type ClientState struct {
 	CleanStart     bool
 	ExpiryInterval uint32
 	Subscriptions  int
-	Inflight       int // sent, not yet acknowledged
-	Queued         int // waiting for the quota or for the client to come back
+	Inflight       int   // sent, not yet acknowledged
+	Queued         int   // waiting for the quota or for the client to come back
+	QueueDropped   int64 // QoS 1/2 messages lost at the queue bound
 	MaxInflight    int
 	MaxQueued      int
 }
@@ -50,6 +51,7 @@ func (b *Broker) state(cl *mqtt.Client) ClientState {
 		Subscriptions:  cl.State.Subscriptions.Len(),
 		MaxInflight:    int(b.h.sendLimit(cl)),
 		MaxQueued:      int(b.cfg().MaxQueuedMessages),
+		QueueDropped:   b.h.queueDropped(cl.ID),
 	}
 	if v, ok := b.h.connectedAt.Load(cl.ID); ok {
 		cs.ConnectedAt = v.(time.Time)

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -48,25 +49,26 @@ type Log struct {
 
 // MQTT configures the broker's listeners and limits.
 type MQTT struct {
-	TCP                   string `yaml:"tcp"`
-	WS                    string `yaml:"ws"`
-	TLS                   TLS    `yaml:"tls"`
-	MaxConnections        int64  `yaml:"max_connections"`
-	MaxPacketSize         uint32 `yaml:"max_packet_size"`
-	MaxInflight           uint16 `yaml:"max_inflight"`
-	MaxQueuedMessages     uint16 `yaml:"max_queued_messages"`
-	ReceiveMaximum        uint16 `yaml:"receive_maximum"`
-	WriteQueue            int32  `yaml:"write_queue"`
-	ServerKeepAlive       uint16 `yaml:"server_keep_alive"`
-	MaxKeepAlive          uint16 `yaml:"max_keepalive"`
-	MaxSessionExpiry      uint32 `yaml:"max_session_expiry"`
-	MaxMessageExpiry      int64  `yaml:"max_message_expiry"`
-	TopicAliasMaximum     uint16 `yaml:"topic_alias_maximum"`
-	RetainAvailable       bool   `yaml:"retain_available"`
-	SharedSubscriptions   bool   `yaml:"shared_subscriptions"`
-	WildcardSubscriptions bool   `yaml:"wildcard_subscriptions"`
-	ReadBuffer            int    `yaml:"read_buffer"`
-	WriteBuffer           int    `yaml:"write_buffer"`
+	TCP                   string        `yaml:"tcp"`
+	WS                    string        `yaml:"ws"`
+	TLS                   TLS           `yaml:"tls"`
+	MaxConnections        int64         `yaml:"max_connections"`
+	MaxPacketSize         uint32        `yaml:"max_packet_size"`
+	MaxInflight           uint16        `yaml:"max_inflight"`
+	MaxQueuedMessages     uint16        `yaml:"max_queued_messages"`
+	ReceiveMaximum        uint16        `yaml:"receive_maximum"`
+	BackpressureTimeout   time.Duration `yaml:"backpressure_timeout"`
+	WriteQueue            int32         `yaml:"write_queue"`
+	ServerKeepAlive       uint16        `yaml:"server_keep_alive"`
+	MaxKeepAlive          uint16        `yaml:"max_keepalive"`
+	MaxSessionExpiry      uint32        `yaml:"max_session_expiry"`
+	MaxMessageExpiry      int64         `yaml:"max_message_expiry"`
+	TopicAliasMaximum     uint16        `yaml:"topic_alias_maximum"`
+	RetainAvailable       bool          `yaml:"retain_available"`
+	SharedSubscriptions   bool          `yaml:"shared_subscriptions"`
+	WildcardSubscriptions bool          `yaml:"wildcard_subscriptions"`
+	ReadBuffer            int           `yaml:"read_buffer"`
+	WriteBuffer           int           `yaml:"write_buffer"`
 }
 
 // TLS configures the MQTT/TLS listener. It is opened only when Cert and Key are set.
@@ -93,11 +95,58 @@ type Storage struct {
 // CoAP configures the CoAP gateway.
 type CoAP struct {
 	Listen string `yaml:"listen"`
+	// DTLSListen is the CoAP/DTLS address, opened when PSK has identities.
+	DTLSListen string `yaml:"dtls_listen"`
+	// PSK maps PSK identities to keys ("hex:0a1b..." or the key's text).
+	PSK map[string]string `yaml:"psk"`
+	// Keepalive is how long a CoAP session (and its observations) lives without traffic.
+	Keepalive time.Duration `yaml:"keepalive"`
+	// NotifyTimeout is how long a confirmable notification waits for its ACK before the
+	// observation is ended.
+	NotifyTimeout time.Duration `yaml:"notify_timeout"`
 }
 
-// LwM2M configures the LwM2M server.
+// LwM2M configures the LwM2M server (EMQX 4.2 names and defaults).
 type LwM2M struct {
 	Listen string `yaml:"listen"`
+	// DTLSListen is the LwM2M/DTLS address, opened when PSK has identities.
+	DTLSListen string `yaml:"dtls_listen"`
+	// PSK maps PSK identities (usually endpoint names) to keys ("hex:0a1b..." or the key's text).
+	PSK map[string]string `yaml:"psk"`
+	// LifetimeMin and LifetimeMax bound a registration's lifetime.
+	LifetimeMin time.Duration `yaml:"lifetime_min"`
+	LifetimeMax time.Duration `yaml:"lifetime_max"`
+	// QModeTimeWindow is how long a queue-mode device counts as awake after an uplink.
+	QModeTimeWindow time.Duration `yaml:"qmode_time_window"`
+	// AutoObserve observes a device's objects after it registers (AutoObservePaths: just those).
+	AutoObserve      bool     `yaml:"auto_observe"`
+	AutoObservePaths []string `yaml:"auto_observe_paths"`
+	// XMLDir is a folder of extra OMA object definition XML files.
+	XMLDir string `yaml:"xml_dir"`
+	// Mountpoint prefixes the topics: %e is the endpoint name, %a the device's IP.
+	Mountpoint string      `yaml:"mountpoint"`
+	Topics     LwM2MTopics `yaml:"topics"`
+	// UpdateMsgPublishCondition is "contains_object_list" (EMQX 4.2) or "always".
+	UpdateMsgPublishCondition string `yaml:"update_msg_publish_condition"`
+}
+
+// LwM2MTopics are the topic suffixes under the LwM2M mountpoint.
+type LwM2MTopics struct {
+	Command  string `yaml:"command"`
+	Response string `yaml:"response"`
+	Notify   string `yaml:"notify"`
+	Register string `yaml:"register"`
+	Update   string `yaml:"update"`
+}
+
+// PSKBytes returns the key bytes of a configured PSK: "hex:..." is hex, anything else the text.
+func PSKBytes(s string) []byte {
+	if h, ok := strings.CutPrefix(s, "hex:"); ok {
+		if b, err := hex.DecodeString(h); err == nil {
+			return b
+		}
+	}
+	return []byte(s)
 }
 
 // API configures the REST API, dashboard and metrics listener.
@@ -379,7 +428,9 @@ func (c *Config) Validate() error {
 		{"mqtt.ws", c.MQTT.WS, false},
 		{"mqtt.tls.listen", c.MQTT.TLS.Listen, c.MQTT.TLS.Enabled()},
 		{"coap.listen", c.CoAP.Listen, false},
+		{"coap.dtls_listen", c.CoAP.DTLSListen, len(c.CoAP.PSK) > 0},
 		{"lwm2m.listen", c.LwM2M.Listen, false},
+		{"lwm2m.dtls_listen", c.LwM2M.DTLSListen, len(c.LwM2M.PSK) > 0},
 		{"api.listen", c.API.Listen, true},
 	}
 	for _, a := range addrs {
@@ -428,6 +479,9 @@ func (c *Config) Validate() error {
 	if c.MQTT.MaxQueuedMessages < c.MQTT.MaxInflight {
 		return bad("mqtt.max_queued_messages", "must be >= mqtt.max_inflight (%d)", c.MQTT.MaxInflight)
 	}
+	if c.MQTT.BackpressureTimeout < 0 || c.MQTT.BackpressureTimeout > time.Minute {
+		return bad("mqtt.backpressure_timeout", "must be between 0 and 1m")
+	}
 	if c.MQTT.ReceiveMaximum < 1 {
 		return bad("mqtt.receive_maximum", "must be >= 1")
 	}
@@ -442,6 +496,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Storage.FlushInterval < 0 || c.Storage.FlushInterval > 10*time.Second {
 		return bad("storage.flush_interval", "must be between 0 and 10s")
+	}
+	if err := c.validateCoAP(bad); err != nil {
+		return err
 	}
 	if c.Auth.ACLNomatch != "" && c.Auth.ACLNomatch != "allow" && c.Auth.ACLNomatch != "deny" {
 		return bad("auth.acl_nomatch", "must be allow or deny, not %q", c.Auth.ACLNomatch)
@@ -486,4 +543,57 @@ func IsReloadable(key string) bool {
 		}
 	}
 	return false
+}
+
+// validateCoAP checks the coap and lwm2m sections.
+func (c *Config) validateCoAP(bad func(key, reason string, args ...any) error) error {
+	for _, p := range []struct {
+		key string
+		m   map[string]string
+	}{{"coap.psk", c.CoAP.PSK}, {"lwm2m.psk", c.LwM2M.PSK}} {
+		for id, k := range p.m {
+			if id == "" || len(PSKBytes(k)) == 0 {
+				return bad(p.key, "identities and keys must not be empty")
+			}
+			if strings.HasPrefix(k, "hex:") {
+				if _, err := hex.DecodeString(k[4:]); err != nil {
+					return bad(p.key, "key of %q: bad hex: %v", id, err)
+				}
+			}
+		}
+	}
+	if c.CoAP.Keepalive < time.Second {
+		return bad("coap.keepalive", "must be >= 1s")
+	}
+	if c.CoAP.NotifyTimeout < 100*time.Millisecond {
+		return bad("coap.notify_timeout", "must be >= 100ms")
+	}
+	l := c.LwM2M
+	if l.LifetimeMin < time.Second {
+		return bad("lwm2m.lifetime_min", "must be >= 1s")
+	}
+	if l.LifetimeMax < l.LifetimeMin {
+		return bad("lwm2m.lifetime_max", "must be >= lwm2m.lifetime_min")
+	}
+	if l.QModeTimeWindow <= 0 {
+		return bad("lwm2m.qmode_time_window", "must be > 0")
+	}
+	if l.Mountpoint == "" || strings.ContainsAny(l.Mountpoint, "+#") {
+		return bad("lwm2m.mountpoint", "must be a non-empty topic prefix without wildcards")
+	}
+	for _, t := range []struct{ key, val string }{
+		{"lwm2m.topics.command", l.Topics.Command}, {"lwm2m.topics.response", l.Topics.Response},
+		{"lwm2m.topics.notify", l.Topics.Notify}, {"lwm2m.topics.register", l.Topics.Register},
+		{"lwm2m.topics.update", l.Topics.Update},
+	} {
+		if t.val == "" {
+			return bad(t.key, "must not be empty")
+		}
+	}
+	switch l.UpdateMsgPublishCondition {
+	case "always", "contains_object_list":
+	default:
+		return bad("lwm2m.update_msg_publish_condition", "must be always or contains_object_list, not %q", l.UpdateMsgPublishCondition)
+	}
+	return nil
 }
