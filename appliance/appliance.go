@@ -45,6 +45,9 @@ type Appliance struct {
 	broker *broker.Broker
 	api    *api.Server
 	reg    *prometheus.Registry
+
+	version         string
+	onAdminPassword func(string)
 }
 
 // DBFile is the bbolt file, in the data directory, that holds the daemon's state.
@@ -70,7 +73,8 @@ func New(o Options) (*Appliance, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", dbPath, err)
 	}
-	a := &Appliance{cfg: c, log: o.Logger, level: o.Level, db: db, reg: prometheus.NewRegistry()}
+	a := &Appliance{cfg: c, log: o.Logger, level: o.Level, db: db, reg: prometheus.NewRegistry(),
+		version: o.Version, onAdminPassword: o.OnAdminPassword}
 	ok := false
 	defer func() {
 		if !ok {
@@ -87,31 +91,19 @@ func New(o Options) (*Appliance, error) {
 		return nil, err
 	}
 	a.reg.MustRegister(a.broker.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.api, err = api.New(api.Options{
-		Listen:          c.API.Listen,
-		CertFile:        c.API.Cert,
-		KeyFile:         c.API.Key,
-		Logger:          o.Logger,
-		DB:              db,
-		AdminPassword:   c.API.AdminPassword,
-		OnAdminPassword: o.OnAdminPassword,
-		Gatherer:        a.reg,
-		Broker:          &brokerView{b: a.broker, node: c.NodeName},
-		Listeners:       a.listeners,
-		Version:         o.Version,
-		Node:            c.NodeName,
-	})
-	if err != nil {
-		_ = a.store.Stop()
-		return nil, err
-	}
 	ok = true
 	return a, nil
 }
 
-// Start opens every listener, then marks the daemon ready (/healthz answers 200).
+// Start opens every listener, then marks the daemon ready (/healthz answers 200). The MQTT
+// listeners open first: the API's set-up hashes the admin password (a slow hash by design)
+// and devices should not wait for it.
 func (a *Appliance) Start(ctx context.Context) error {
 	if err := a.broker.Start(ctx); err != nil {
+		return err
+	}
+	if err := a.newAPI(); err != nil {
+		_ = a.broker.Stop(ctx)
 		return err
 	}
 	if err := a.api.Start(ctx); err != nil {
@@ -127,13 +119,35 @@ func (a *Appliance) Start(ctx context.Context) error {
 	return nil
 }
 
+func (a *Appliance) newAPI() error {
+	c := a.cfg
+	var err error
+	a.api, err = api.New(api.Options{
+		Listen:          c.API.Listen,
+		CertFile:        c.API.Cert,
+		KeyFile:         c.API.Key,
+		Logger:          a.log,
+		DB:              a.db,
+		AdminPassword:   c.API.AdminPassword,
+		OnAdminPassword: a.onAdminPassword,
+		Gatherer:        a.reg,
+		Broker:          &brokerView{b: a.broker, node: c.NodeName},
+		Listeners:       a.listeners,
+		Version:         a.version,
+		Node:            c.NodeName,
+	})
+	return err
+}
+
 // Stop drains the daemon: it stops answering ready, closes the API, disconnects clients,
 // flushes the store and closes the database.
 func (a *Appliance) Stop(ctx context.Context) error {
-	a.api.SetReady(false)
 	var errs []error
-	if err := a.api.Shutdown(ctx); err != nil {
-		errs = append(errs, err)
+	if a.api != nil {
+		a.api.SetReady(false)
+		if err := a.api.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := a.broker.Stop(ctx); err != nil { // stops hooks: the store flushes
 		errs = append(errs, err)
