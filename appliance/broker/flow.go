@@ -15,14 +15,17 @@ import (
 // A client may have at most its Receive Maximum (MQTT 5), capped by mqtt.max_inflight, QoS 1/2
 // messages unacknowledged [MQTT-3.3.4-9]; MQTT 3.1.1 clients get mqtt.max_inflight. Messages
 // beyond the quota wait in the session's queue (mochi's inflight store, bounded by
-// mqtt.max_queued_messages and persisted by the storage hook) and go out one per
-// acknowledgement, in the order they were queued [MQTT-4.6.0-6].
+// mqtt.max_queued_messages and persisted by the storage hook) and go out in the order they
+// were queued [MQTT-4.6.0-6].
 //
-// mochi has the quota but sends the waiting messages in an order that is arbitrary within one
-// second, forgets them once sent (so they are never retried), and on a resumed session sends
-// the whole queue at once, whatever the quota. wedge keeps mochi's quota accounting and does
-// the sending itself from hooks: releaseNext on every acknowledgement, resume when a session
-// comes back.
+// mochi has the quota, but it decides on each publisher's goroutine whether a message goes out
+// or waits, so a message can overtake the ones waiting; after every packet a client sends it
+// releases one waiting message itself, in an order that is arbitrary within a second, and then
+// forgets it (never retried); and a resumed session gets its whole queue at once. wedge keeps
+// mochi's accounting but takes every unit of quota out of mochi's hands as a credit (mochi's
+// quota stays at zero, so every QoS 1/2 message waits and mochi's own release never fires), and
+// sends the waiting messages itself, one per credit, oldest first: on each acknowledgement, as
+// soon as a message is queued while there is credit, and from a sweeper as a safety net.
 
 // sendLimit is the number of unacknowledged QoS 1/2 messages wedge allows at a client.
 func (h *hooks) sendLimit(cl *mqtt.Client) int32 {
@@ -33,11 +36,127 @@ func (h *hooks) sendLimit(cl *mqtt.Client) int32 {
 	return limit
 }
 
-// waiting returns the session's queued (not yet sent) messages, oldest first.
-func waiting(cl *mqtt.Client) []packets.Packet {
-	q := cl.State.Inflight.GetAll(true)
-	inPacketIDOrder(q)
-	return q
+// flowState is wedge's side of one connection's send quota.
+type flowState struct {
+	mu     sync.Mutex
+	cl     *mqtt.Client
+	credit int32    // units taken out of mochi's quota, not yet spent
+	fifo   []uint16 // packet ids waiting, in the order they were queued
+	kicked bool     // a release goroutine is on its way
+	sendMu sync.Mutex
+}
+
+// sweepInterval bounds how long a queued message can wait while wedge holds credit for it
+// (a release normally happens within microseconds; the sweeper covers the rare race).
+const sweepInterval = 20 * time.Millisecond
+
+func (h *hooks) flow(cl *mqtt.Client) *flowState {
+	if v, ok := h.flows.Load(cl); ok {
+		return v.(*flowState)
+	}
+	v, _ := h.flows.LoadOrStore(cl, &flowState{cl: cl})
+	return v.(*flowState)
+}
+
+// queued notes a message mochi has just put in the session's queue (OnQosPublish); when there
+// is credit a release goroutine sends it (mochi marks it waiting right after this hook).
+func (h *hooks) queued(cl *mqtt.Client, id uint16) {
+	st := h.flow(cl)
+	st.mu.Lock()
+	st.fifo = append(st.fifo, id)
+	kick := st.credit > 0 && !st.kicked
+	if kick {
+		st.kicked = true
+	}
+	st.mu.Unlock()
+	if kick {
+		go func() {
+			h.spend(st)
+			st.mu.Lock()
+			st.kicked = false
+			st.mu.Unlock()
+		}()
+	}
+}
+
+// OnQosComplete takes the unit of quota freed by the client's PUBACK or PUBCOMP for one of
+// wedge's messages (mochi added it just before this hook). Acknowledgements wedge itself builds
+// for inbound publishes carry a creation time and are skipped. A client's PUBREL (inbound QoS 2)
+// makes mochi add a send unit it should not: it is taken back.
+func (h *hooks) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	switch {
+	case pk.Created != 0:
+	case pk.FixedHeader.Type == packets.Puback || pk.FixedHeader.Type == packets.Pubcomp:
+		cl.State.Inflight.DecreaseSendQuota()
+		st := h.flow(cl)
+		st.mu.Lock()
+		st.credit++
+		st.mu.Unlock()
+		h.emit(Event{Type: EventMessageAcked, Client: h.clientInfo(cl), Topic: pk.TopicName})
+	case pk.FixedHeader.Type == packets.Pubrel:
+		cl.State.Inflight.DecreaseSendQuota()
+	}
+	h.unfull(cl)
+}
+
+// OnPacketProcessed spends the credit after mochi handled the client's packet.
+func (h *hooks) OnPacketProcessed(cl *mqtt.Client, _ packets.Packet, _ error) {
+	if v, ok := h.flows.Load(cl); ok {
+		h.spend(v.(*flowState))
+	}
+}
+
+// spend sends waiting messages, oldest first, one per credit. A message mochi has not yet
+// marked as waiting stops the round; the sweeper comes back for it.
+func (h *hooks) spend(st *flowState) {
+	st.sendMu.Lock() // one sender at a time keeps the order on the wire
+	defer st.sendMu.Unlock()
+	var out []packets.Packet
+	st.mu.Lock()
+	for st.credit > 0 && len(st.fifo) > 0 {
+		pk, ok := st.cl.State.Inflight.Get(st.fifo[0])
+		if ok && pk.FixedHeader.Type == packets.Publish && pk.Expiry >= 0 {
+			break // not yet marked waiting by mochi
+		}
+		st.fifo = st.fifo[1:]
+		if !ok || pk.FixedHeader.Type != packets.Publish {
+			continue // expired, dropped or resumed elsewhere
+		}
+		exp := h.expiryOf(pk)
+		if exp > 0 && exp < time.Now().Unix() {
+			h.dropExpired(st.cl, pk) // [MQTT-3.3.2-5]
+			continue
+		}
+		st.credit--
+		pk.Expiry = exp
+		st.cl.State.Inflight.Set(pk) // in flight now: retried on reconnect
+		out = append(out, pk)
+	}
+	if len(st.fifo) == 0 {
+		st.fifo = nil // let the backing array go
+	}
+	if st.credit > 0 && len(st.fifo) > 0 {
+		h.credited.Store(st, struct{}{})
+	} else {
+		h.credited.Delete(st)
+	}
+	st.mu.Unlock()
+	for _, pk := range out {
+		_ = st.cl.WritePacket(pk)
+	}
+}
+
+// sweep retries the connections whose next message was not yet marked waiting.
+func (h *hooks) sweep() {
+	h.credited.Range(func(k, _ any) bool {
+		st := k.(*flowState)
+		if st.cl.Closed() {
+			h.credited.Delete(st)
+			return true
+		}
+		h.spend(st)
+		return true
+	})
 }
 
 // inPacketIDOrder sorts packets by the order their ids were allocated. Ids are allocated
@@ -60,16 +179,14 @@ func inPacketIDOrder(q []packets.Packet) {
 	}
 }
 
-// send releases a queued message: it becomes in flight (it will be retried on reconnect and
-// its acknowledgement frees the quota again). counted says the unit it uses is still in
-// mochi's quota and must be taken out.
-func (h *hooks) send(cl *mqtt.Client, pk packets.Packet, counted bool) {
-	pk.Expiry = h.expiryOf(pk)
-	cl.State.Inflight.Set(pk)
-	if counted {
-		cl.State.Inflight.DecreaseSendQuota()
+// dropExpired removes a queued message whose expiry has passed, and tells the storage hook.
+func (h *hooks) dropExpired(cl *mqtt.Client, pk packets.Packet) {
+	cl.State.Inflight.Delete(pk.PacketID)
+	for _, hk := range h.b.extra {
+		if hk.Provides(mqtt.OnQosDropped) {
+			hk.OnQosDropped(cl, pk)
+		}
 	}
-	_ = cl.WritePacket(pk)
 }
 
 // expiryOf recomputes a queued message's expiry (mochi overwrites it with -1 while queued).
@@ -85,139 +202,6 @@ func (h *hooks) expiryOf(pk packets.Packet) int64 {
 	return pk.Created + exp
 }
 
-// flowState is wedge's side of one connection's send quota.
-//
-// mochi decides on the publisher's goroutine whether a message is sent or queued (Expiry -1),
-// and after every packet a client sends it releases one queued message itself, out of order
-// and forgetting it. wedge therefore takes every unit of quota an acknowledgement frees out of
-// mochi's hands at once (OnQosComplete runs right after mochi adds it) as a credit, and spends
-// the credits itself after the packet (OnPacketProcessed, before mochi's own release, which
-// then finds no quota): it sends the oldest queued messages, in order. Credits left when
-// nothing is queued go back to mochi, so new messages go out directly. A publisher that read
-// mochi's quota as zero just before may still be queueing a message: the sweeper (every
-// sweepInterval) spends credit on it, so a queued message never waits for more traffic.
-type flowState struct {
-	mu     sync.Mutex
-	cl     *mqtt.Client
-	credit int32 // units taken out of mochi's quota, not yet spent or returned
-	watch  int8  // sweeps left that settle this connection after its quota was handed back
-}
-
-// sweepInterval bounds how long a queued message can wait while wedge holds credit for it.
-const sweepInterval = 20 * time.Millisecond
-
-func (h *hooks) flow(cl *mqtt.Client) *flowState {
-	if v, ok := h.flows.Load(cl); ok {
-		return v.(*flowState)
-	}
-	v, _ := h.flows.LoadOrStore(cl, &flowState{cl: cl})
-	return v.(*flowState)
-}
-
-// OnQosComplete takes the unit of quota freed by the client's PUBACK or PUBCOMP for one of
-// wedge's messages. Acknowledgements wedge itself builds for inbound publishes carry a
-// creation time and are skipped.
-func (h *hooks) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
-	if (pk.FixedHeader.Type == packets.Puback || pk.FixedHeader.Type == packets.Pubcomp) && pk.Created == 0 {
-		cl.State.Inflight.DecreaseSendQuota()
-		st := h.flow(cl)
-		st.mu.Lock()
-		st.credit++
-		st.mu.Unlock()
-		h.emit(Event{Type: EventMessageAcked, Client: h.clientInfo(cl), Topic: pk.TopicName})
-	}
-	h.unfull(cl)
-}
-
-// OnPacketProcessed spends the credit after mochi handled the packet.
-func (h *hooks) OnPacketProcessed(cl *mqtt.Client, _ packets.Packet, _ error) {
-	v, ok := h.flows.Load(cl)
-	if !ok {
-		return
-	}
-	st := v.(*flowState)
-	st.mu.Lock()
-	if st.credit > 0 {
-		h.spend(st, true)
-	}
-	st.mu.Unlock()
-}
-
-// spend sends queued messages, oldest first, on credit. With giveBack, credit left over when
-// nothing is queued returns to mochi's quota. st.mu is held.
-func (h *hooks) spend(st *flowState, giveBack bool) {
-	var q []packets.Packet
-	if st.cl.State.Inflight.Len() > 0 {
-		q = waiting(st.cl)
-	}
-	k := int32(len(q))
-	if k > st.credit {
-		k = st.credit
-	}
-	for i := int32(0); i < k; i++ {
-		h.send(st.cl, q[i], false)
-	}
-	st.credit -= k
-	if giveBack && int(k) == len(q) && st.credit > 0 {
-		for ; st.credit > 0; st.credit-- {
-			st.cl.State.Inflight.IncreaseSendQuota()
-		}
-		st.watch = 2 // a publisher may be queueing a message right now: the sweeper looks twice
-	}
-	if st.credit > 0 || st.watch > 0 {
-		h.credited.Store(st, struct{}{})
-	} else {
-		h.credited.Delete(st)
-	}
-}
-
-// settle sends queued messages from what is really free: the quota limit less the messages
-// in flight, counted from the session's store. The sweeper uses it for the connections it
-// watches, so a message queued while the quota was being handed back never waits for more
-// traffic. st.mu is held.
-func (h *hooks) settle(st *flowState) {
-	var sent int32
-	var q []packets.Packet
-	for _, pk := range st.cl.State.Inflight.GetAll(false) {
-		switch {
-		case pk.FixedHeader.Type == packets.Publish && pk.Expiry < 0:
-			q = append(q, pk)
-		case pk.FixedHeader.Type == packets.Publish || pk.FixedHeader.Type == packets.Pubrel:
-			sent++
-		}
-	}
-	inPacketIDOrder(q)
-	free := h.sendLimit(st.cl) - sent
-	for i := 0; i < len(q) && int32(i) < free; i++ {
-		h.send(st.cl, q[i], true)
-	}
-}
-
-// sweep spends credit on messages queued since; it runs every sweepInterval.
-func (h *hooks) sweep() {
-	h.credited.Range(func(k, _ any) bool {
-		st := k.(*flowState)
-		st.mu.Lock()
-		if st.cl.Closed() {
-			st.credit = 0
-			h.credited.Delete(st)
-		} else {
-			if st.credit > 0 {
-				h.spend(st, true)
-			}
-			if st.credit == 0 && st.watch > 0 {
-				st.watch--
-				h.settle(st)
-				if st.watch == 0 {
-					h.credited.Delete(st)
-				}
-			}
-		}
-		st.mu.Unlock()
-		return true
-	})
-}
-
 // resume runs when a session is taken up again (OnSessionEstablish): the stored queue is taken
 // out of mochi's hands so that mochi's resend does not flood the client; established (after
 // CONNACK) sends it back in order within the quota.
@@ -226,9 +210,13 @@ func (h *hooks) resume(cl *mqtt.Client) {
 	if !ok || old == cl || old.State.Inflight.Len() == 0 {
 		return
 	}
-	old.ClearExpiredInflights(time.Now().Unix(), h.b.cfg().MaxMessageExpiry) // [MQTT-3.3.2-5]
+	now := time.Now().Unix()
 	var q []packets.Packet
 	for _, pk := range old.State.Inflight.GetAll(false) {
+		if exp := h.expiryOf(pk); pk.FixedHeader.Type == packets.Publish && exp > 0 && exp < now {
+			h.dropExpired(old, pk) // [MQTT-3.3.2-5]
+			continue
+		}
 		if pk.FixedHeader.Type == packets.Publish {
 			q = append(q, pk)
 			old.State.Inflight.Delete(pk.PacketID)
@@ -240,28 +228,30 @@ func (h *hooks) resume(cl *mqtt.Client) {
 	}
 }
 
-// established sets the client's quota and sends its resumed queue: the first messages up to the
-// quota now (marked DUP when they had been sent before [MQTT-3.3.1-1]), the rest queued.
+// established gives the connection its quota, all of it as wedge's credit, and queues the
+// resumed session's messages in order (DUP set on those sent before [MQTT-3.3.1-1]); the
+// first ones go out at once.
 func (h *hooks) established(cl *mqtt.Client) {
 	limit := h.sendLimit(cl)
 	cl.State.Inflight.ResetSendQuota(limit)
-	v, ok := h.resumed.LoadAndDelete(cl.ID)
-	if !ok {
-		return
+	for i := int32(0); i < limit; i++ {
+		cl.State.Inflight.DecreaseSendQuota()
 	}
-	sent := int32(0)
-	for _, pk := range v.([]packets.Packet) {
-		if pk.Expiry >= 0 {
-			pk.FixedHeader.Dup = true // it went out before the session dropped
+	st := h.flow(cl)
+	st.mu.Lock()
+	st.credit = limit
+	if v, ok := h.resumed.LoadAndDelete(cl.ID); ok {
+		for _, pk := range v.([]packets.Packet) {
+			if pk.Expiry >= 0 {
+				pk.FixedHeader.Dup = true // it went out before the session dropped
+			}
+			pk.Expiry = -1
+			cl.State.Inflight.Set(pk)
+			st.fifo = append(st.fifo, pk.PacketID)
 		}
-		if sent < limit {
-			sent++
-			h.send(cl, pk, true)
-			continue
-		}
-		pk.Expiry = -1 // queued: released by acknowledgements
-		cl.State.Inflight.Set(pk)
 	}
+	st.mu.Unlock()
+	h.spend(st)
 }
 
 // Full session queues.
@@ -273,9 +263,20 @@ func (h *hooks) established(cl *mqtt.Client) {
 // cannot drain, and a subscriber still full at the timeout is given up on: those drops are
 // counted per client (mqueue_dropped in the API) and in total.
 
-// OnQosPublish notes a session that reached its queue bound.
+// highWater is where a session counts as full: a tenth below the bound, so that publishers
+// already past the check when it fills cannot push it over.
+func highWater(max int) int { return max - max/10 }
+
+// OnQosPublish queues the message for sending and notes a session that reached its high
+// water mark.
 func (h *hooks) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) {
-	if pk.FixedHeader.Type == packets.Publish && cl.State.Inflight.Len() >= int(h.b.cfg().MaxQueuedMessages) {
+	if pk.FixedHeader.Type != packets.Publish {
+		return
+	}
+	if !cl.Closed() {
+		h.queued(cl, pk.PacketID)
+	}
+	if cl.State.Inflight.Len() >= highWater(int(h.b.cfg().MaxQueuedMessages)) {
 		if _, loaded := h.full.LoadOrStore(cl.ID, cl); !loaded {
 			h.fullCount.Add(1)
 		}
@@ -289,7 +290,7 @@ func (h *hooks) unfull(cl *mqtt.Client) {
 	if h.fullCount.Load() == 0 {
 		return
 	}
-	if cl.State.Inflight.Len() < int(h.b.cfg().MaxQueuedMessages) {
+	if cl.State.Inflight.Len() < highWater(int(h.b.cfg().MaxQueuedMessages)) {
 		if _, ok := h.full.LoadAndDelete(cl.ID); ok {
 			h.fullCount.Add(-1)
 		}
@@ -299,6 +300,7 @@ func (h *hooks) unfull(cl *mqtt.Client) {
 // holdForFullQueues runs on the publisher's goroutine before a QoS 1/2 message is routed.
 func (h *hooks) holdForFullQueues(pub *mqtt.Client, topic string) {
 	max := int(h.b.cfg().MaxQueuedMessages)
+	high := highWater(max)
 	timeout := h.b.cfg().BackpressureTimeout
 	h.full.Range(func(_, v any) bool {
 		sub := v.(*mqtt.Client)
@@ -309,7 +311,7 @@ func (h *hooks) holdForFullQueues(pub *mqtt.Client, topic string) {
 			return true
 		}
 		deadline := time.Now().Add(timeout)
-		for !sub.Closed() && sub.State.Inflight.Len() >= max && time.Now().Before(deadline) {
+		for !sub.Closed() && sub.State.Inflight.Len() >= high && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
 		if sub.State.Inflight.Len() >= max {
