@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the broker benchmark: wedge, a bare mochi-mqtt server and Debian's
+# mosquitto in the same run (testbed/cmd/bench). Called by `make bench`, which
+# builds bin/wedge first. Extra arguments go to the bench program, e.g.
+#
+#   scripts/bench.sh -quick
+#   scripts/bench.sh -only fanin-q1,idle -runs 5
+#   BENCH_JSON=bin/bench.json scripts/bench.sh
+#
+# Installs mosquitto when root and missing; without it (or without
+# bin/wedge) the bench skips that broker and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+. scripts/lib.sh
+
+need_cmd mosquitto mosquitto || log "mosquitto unavailable: the bench will skip it"
+
+mkdir -p bin
+log "building bin/baremochi bin/loadgen bin/bench"
+go build -o bin/baremochi ./testbed/cmd/baremochi
+go build -o bin/loadgen ./testbed/cmd/loadgen
+go build -o bin/bench ./testbed/cmd/bench
+[ -x bin/wedge ] || log "bin/wedge not built (make build): the bench will skip wedge"
+
+raise_nofile
+log "open-file limit $(ulimit -Sn) (hard $(ulimit -Hn)); $(nproc) CPUs, $(uname -m)"
+
+mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+args=(-wedge bin/wedge -baremochi bin/baremochi -loadgen bin/loadgen -mosquitto "$mosq")
+[ -n "${BENCH_JSON:-}" ] && args+=(-json "$BENCH_JSON")
+exec bin/bench "${args[@]}" "$@"
