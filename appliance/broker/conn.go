@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"sync"
@@ -128,6 +129,43 @@ type clientConn struct {
 	closed       atomic.Bool
 	counters     *Counters
 	closeHandled atomic.Bool
+
+	held int          // hold depth; while > 0 writes collect in buf (wmu)
+	buf  bytes.Buffer // collected writes
+}
+
+// holdFlushAt flushes collected writes early once they reach this size.
+const holdFlushAt = 16 << 10
+
+// hold starts collecting writes so that a burst of packets leaves in one system call.
+func (c *clientConn) hold() {
+	c.wmu.Lock()
+	c.held++
+	c.wmu.Unlock()
+}
+
+// release ends a hold and writes what was collected.
+func (c *clientConn) release() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.held > 0 {
+		c.held--
+	}
+	if c.held == 0 {
+		_ = c.flushLocked()
+	}
+}
+
+func (c *clientConn) flushLocked() error {
+	if c.buf.Len() == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf.Bytes())
+	c.buf.Reset()
+	if c.buf.Cap() > 4*holdFlushAt {
+		c.buf = bytes.Buffer{} // do not keep a burst's memory on an idle connection
+	}
+	return err
 }
 
 func newClientConn(c net.Conn, maxPacket uint32, counters *Counters) *clientConn {
@@ -174,6 +212,20 @@ func (c *clientConn) Write(p []byte) (int, error) {
 			}
 		}
 	}
+	if c.held > 0 {
+		c.buf.Write(p)
+		if c.buf.Len() >= holdFlushAt {
+			if err := c.flushLocked(); err != nil {
+				return 0, err
+			}
+		}
+		return len(p), nil
+	}
+	if c.buf.Len() > 0 {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
 	return c.Conn.Write(p)
 }
 
@@ -185,6 +237,7 @@ func (c *clientConn) writeControl(b []byte) {
 		return
 	}
 	_ = c.Conn.SetWriteDeadline(deadlineSoon())
+	_ = c.flushLocked()
 	_, _ = c.Conn.Write(b)
 }
 
@@ -197,6 +250,9 @@ func (c *clientConn) Close() error {
 	if c.fr.version == 5 && !c.oversize.Load() && !c.sentDisc.Load() && !c.peerDisc.Load() && !c.readErr.Load() && c.fr.packets > 1 {
 		c.writeControl(disconnectPacket(0x81))
 	}
+	c.wmu.Lock()
+	_ = c.flushLocked() // what a sender collected, best effort
+	c.wmu.Unlock()
 	return c.Conn.Close()
 }
 

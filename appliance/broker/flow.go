@@ -38,13 +38,17 @@ func (h *hooks) sendLimit(cl *mqtt.Client) int32 {
 
 // flowState is wedge's side of one connection's send quota.
 type flowState struct {
-	mu     sync.Mutex
-	cl     *mqtt.Client
-	credit int32    // units taken out of mochi's quota, not yet spent
-	fifo   []uint16 // packet ids waiting, in the order they were queued
-	kicked bool     // a release goroutine is on its way
-	sendMu sync.Mutex
+	mu      sync.Mutex
+	cl      *mqtt.Client
+	credit  int32    // units taken out of mochi's quota, not yet spent
+	fifo    []uint16 // packet ids waiting, in the order they were queued
+	running bool     // the connection's sender goroutine is live
+	wake    chan struct{}
 }
+
+// senderIdle is how long a connection's sender goroutine waits for work before it ends (an
+// idle connection costs no goroutine of wedge's).
+const senderIdle = 2 * time.Second
 
 // sweepInterval bounds how long a queued message can wait while wedge holds credit for it
 // (a release normally happens within microseconds; the sweeper covers the rare race).
@@ -54,8 +58,62 @@ func (h *hooks) flow(cl *mqtt.Client) *flowState {
 	if v, ok := h.flows.Load(cl); ok {
 		return v.(*flowState)
 	}
-	v, _ := h.flows.LoadOrStore(cl, &flowState{cl: cl})
+	v, _ := h.flows.LoadOrStore(cl, &flowState{cl: cl, wake: make(chan struct{}, 1)})
 	return v.(*flowState)
+}
+
+// kick makes the connection's sender run: it starts one or wakes the live one. All of a
+// connection's releases happen on that one goroutine, which keeps them in order and lets
+// their writes share system calls.
+func (h *hooks) kick(st *flowState) {
+	st.mu.Lock()
+	if !st.running {
+		st.running = true
+		st.mu.Unlock()
+		go h.sender(st)
+		return
+	}
+	st.mu.Unlock()
+	select {
+	case st.wake <- struct{}{}:
+	default: // already woken
+	}
+}
+
+// sender releases a connection's waiting messages while there is credit, coalescing the
+// writes of each round into one, and ends after senderIdle without work.
+func (h *hooks) sender(st *flowState) {
+	cc, _ := st.cl.Net.Conn.(*clientConn)
+	idle := time.NewTimer(senderIdle)
+	defer idle.Stop()
+	for {
+		if cc != nil {
+			cc.hold()
+		}
+		h.spend(st)
+		if cc != nil {
+			cc.release()
+		}
+		if !idle.Stop() {
+			select {
+			case <-idle.C:
+			default:
+			}
+		}
+		idle.Reset(senderIdle)
+		select {
+		case <-st.wake:
+			continue
+		case <-idle.C:
+		}
+		st.mu.Lock()
+		if len(st.wake) == 0 {
+			st.running = false
+			st.mu.Unlock()
+			return
+		}
+		st.mu.Unlock()
+	}
 }
 
 // queued notes a message mochi has just put in the session's queue (OnQosPublish); when there
@@ -64,18 +122,10 @@ func (h *hooks) queued(cl *mqtt.Client, id uint16) {
 	st := h.flow(cl)
 	st.mu.Lock()
 	st.fifo = append(st.fifo, id)
-	kick := st.credit > 0 && !st.kicked
-	if kick {
-		st.kicked = true
-	}
+	kick := st.credit > 0
 	st.mu.Unlock()
 	if kick {
-		go func() {
-			h.spend(st)
-			st.mu.Lock()
-			st.kicked = false
-			st.mu.Unlock()
-		}()
+		h.kick(st)
 	}
 }
 
@@ -92,25 +142,35 @@ func (h *hooks) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 		st.mu.Lock()
 		st.credit++
 		st.mu.Unlock()
-		h.emit(Event{Type: EventMessageAcked, Client: h.clientInfo(cl), Topic: pk.TopicName})
+		if h.listening() {
+			h.emit(Event{Type: EventMessageAcked, Client: h.clientInfo(cl), Topic: pk.TopicName})
+		}
 	case pk.FixedHeader.Type == packets.Pubrel:
 		cl.State.Inflight.DecreaseSendQuota()
 	}
 	h.unfull(cl)
 }
 
-// OnPacketProcessed spends the credit after mochi handled the client's packet.
-func (h *hooks) OnPacketProcessed(cl *mqtt.Client, _ packets.Packet, _ error) {
+// OnPacketProcessed wakes the sender after mochi handled an acknowledgement.
+func (h *hooks) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
+	if t := pk.FixedHeader.Type; t != packets.Puback && t != packets.Pubcomp {
+		return
+	}
 	if v, ok := h.flows.Load(cl); ok {
-		h.spend(v.(*flowState))
+		st := v.(*flowState)
+		st.mu.Lock()
+		work := st.credit > 0 && len(st.fifo) > 0
+		st.mu.Unlock()
+		if work {
+			h.kick(st)
+		}
 	}
 }
 
-// spend sends waiting messages, oldest first, one per credit. A message mochi has not yet
-// marked as waiting stops the round; the sweeper comes back for it.
+// spend sends waiting messages, oldest first, one per credit; only the connection's sender
+// calls it. A message mochi has not yet marked as waiting stops the round; the sweeper
+// comes back for it.
 func (h *hooks) spend(st *flowState) {
-	st.sendMu.Lock() // one sender at a time keeps the order on the wire
-	defer st.sendMu.Unlock()
 	var out []packets.Packet
 	st.mu.Lock()
 	for st.credit > 0 && len(st.fifo) > 0 {
@@ -154,7 +214,7 @@ func (h *hooks) sweep() {
 			h.credited.Delete(st)
 			return true
 		}
-		h.spend(st)
+		h.kick(st)
 		return true
 	})
 }
@@ -251,7 +311,7 @@ func (h *hooks) established(cl *mqtt.Client) {
 		}
 	}
 	st.mu.Unlock()
-	h.spend(st)
+	h.kick(st)
 }
 
 // Full session queues.

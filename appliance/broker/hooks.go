@@ -298,6 +298,9 @@ func (h *hooks) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packe
 func (h *hooks) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	h.connectedAt.Store(cl.ID, time.Now())
 	h.established(cl)
+	if !h.listening() {
+		return
+	}
 	h.emit(Event{Type: EventClientConnected, Client: h.clientInfo(cl), Keepalive: cl.State.Keepalive,
 		CleanStart: pk.Connect.Clean, ExpiryInterval: pk.Properties.SessionExpiryInterval})
 }
@@ -312,7 +315,7 @@ func (h *hooks) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	case isMalformed(err):
 		h.b.counters.Malformed.Add(1)
 	}
-	if h.listeners.Load() != nil {
+	if h.listening() {
 		reason := "normal"
 		if err != nil {
 			reason = err.Error()
@@ -401,7 +404,9 @@ func (h *hooks) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, e
 func (h *hooks) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	if pk.FixedHeader.Qos == 0 {
 		h.b.counters.QoS0Dropped.Add(1)
-		h.emit(Event{Type: EventMessageDropped, Client: h.clientInfo(cl), Topic: pk.TopicName, Reason: "queue_full"})
+		if h.listening() {
+			h.emit(Event{Type: EventMessageDropped, Client: h.clientInfo(cl), Topic: pk.TopicName, Reason: "queue_full"})
+		}
 		return
 	}
 	out := pk.Copy(false)
@@ -535,6 +540,9 @@ func (h *hooks) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
 			QoS: pk.FixedHeader.Qos, Payload: pk.Payload})
 	}
 }
+
+// listening reports whether any event listener is registered; events are built only then.
+func (h *hooks) listening() bool { return h.listeners.Load() != nil }
 
 func (h *hooks) emit(e Event) {
 	ls := h.listeners.Load()
