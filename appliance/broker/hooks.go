@@ -1,13 +1,13 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -460,7 +460,7 @@ func subscriptionFor(cl *mqtt.Client, topic string) (qos byte, rap bool, ids []i
 
 func stripShare(filter string) string {
 	if len(filter) > 7 && filter[:7] == "$share/" {
-		if i := bytes.IndexByte([]byte(filter[7:]), '/'); i >= 0 {
+		if i := strings.IndexByte(filter[7:], '/'); i >= 0 {
 			return filter[7+i+1:]
 		}
 	}
@@ -502,14 +502,7 @@ func matchFilter(filter, topic string) bool {
 	}
 }
 
-func indexSlash(s string) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			return i
-		}
-	}
-	return -1
-}
+func indexSlash(s string) int { return strings.IndexByte(s, '/') }
 
 func (h *hooks) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
 	if cl.Net.Inline {
