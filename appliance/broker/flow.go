@@ -310,8 +310,11 @@ func (h *hooks) established(cl *mqtt.Client) {
 			st.fifo = append(st.fifo, pk.PacketID)
 		}
 	}
+	resumed := len(st.fifo) > 0
 	st.mu.Unlock()
-	h.kick(st)
+	if resumed {
+		h.kick(st)
+	}
 }
 
 // Full session queues.
