@@ -28,8 +28,8 @@ type QueueStats struct {
 	// before Open count in Depth only). Not part of the API's JSON.
 	Enqueued     uint64 `json:"-"`
 	DeadLettered uint64 `json:"-"`
-	// LastError is the target's last error while not idle.
-	LastError string `json:"last_error,omitempty"`
+	// LastError is the target's last error while not idle (not in DESIGN's JSON).
+	LastError string `json:"-"`
 }
 
 func (o *Outbox) statsLocked(q *queue, now int64) QueueStats {
