@@ -20,6 +20,8 @@ import (
 	"github.com/wedge-iot/wedge/appliance/broker"
 	"github.com/wedge-iot/wedge/appliance/broker/store"
 	"github.com/wedge-iot/wedge/appliance/config"
+	"github.com/wedge-iot/wedge/appliance/outbox"
+	"github.com/wedge-iot/wedge/appliance/outboxapi"
 )
 
 // Options configure an Appliance.
@@ -42,6 +44,7 @@ type Appliance struct {
 	level  *slog.LevelVar
 	db     *bbolt.DB
 	store  *store.Hook
+	outbox *outbox.Outbox
 	broker *broker.Broker
 	api    *api.Server
 	reg    *prometheus.Registry
@@ -52,6 +55,30 @@ type Appliance struct {
 
 // DBFile is the bbolt file, in the data directory, that holds the daemon's state.
 const DBFile = "wedge.db"
+
+// OutboxFile is the outbox's own bbolt file in the data directory (its own file, so a damaged
+// outbox can be quarantined without touching the broker's state).
+const OutboxFile = "outbox.db"
+
+// outboxOptions maps the outbox section of the configuration.
+func outboxOptions(c config.Outbox, log *slog.Logger) outbox.Options {
+	o := outbox.Options{
+		Durability:      outbox.Durability(c.Durability),
+		CommitInterval:  c.CommitInterval,
+		MaxTotalRecords: c.MaxTotalRecords,
+		MaxTotalBytes:   c.MaxTotalBytes,
+		MaxFileBytes:    int(c.MaxFileBytes),
+		Logger:          log.With("component", "outbox"),
+		Queue:           outbox.DefaultQueueOptions(),
+	}
+	if c.CommitInterval == 0 {
+		o.CommitInterval = -1 // no linger
+	}
+	o.Queue.MaxRecords, o.Queue.MaxBytes, o.Queue.MaxAge = c.MaxRecords, c.MaxBytes, c.MaxAge
+	o.Queue.Policy, o.Queue.BlockTimeout = outbox.Policy(c.Policy), c.BlockTimeout
+	o.Queue.RetryBase, o.Queue.RetryMax, o.Queue.BreakerThreshold = c.RetryBase, c.RetryMax, c.BreakerThreshold
+	return o
+}
 
 // New opens the data directory and assembles the daemon; Start opens its listeners.
 func New(o Options) (*Appliance, error) {
@@ -79,6 +106,18 @@ func New(o Options) (*Appliance, error) {
 	defer func() {
 		if !ok {
 			_ = db.Close()
+		}
+	}()
+	a.outbox, err = outbox.Open(filepath.Join(c.DataDir, OutboxFile), outboxOptions(c.Outbox, o.Logger))
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	if q := a.outbox.Info().Quarantined; q != "" {
+		o.Logger.Error("the outbox file was damaged: moved aside, started with an empty outbox", "quarantined", q)
+	}
+	defer func() {
+		if !ok {
+			_ = a.outbox.Close()
 		}
 	}()
 	a.store, err = store.New(db, store.Options{FlushInterval: c.Storage.FlushInterval, Logger: o.Logger.With("component", "store")})
@@ -136,7 +175,11 @@ func (a *Appliance) newAPI() error {
 		Version:         a.version,
 		Node:            c.NodeName,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	outboxapi.Register(a.api, a.outbox)
+	return nil
 }
 
 // Stop drains the daemon: it stops answering ready, closes the API, disconnects clients,
@@ -155,6 +198,9 @@ func (a *Appliance) Stop(ctx context.Context) error {
 	// The broker's stop may have given up at ctx's deadline: make sure the store's writer has
 	// flushed and ended before the database closes under it (Stop is idempotent).
 	if err := a.store.Stop(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.outbox.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := a.db.Close(); err != nil {
@@ -182,6 +228,9 @@ func (a *Appliance) Reload(n *config.Config) (needRestart []string) {
 	a.cfg = &keep
 	return needRestart
 }
+
+// Outbox returns the durable outbox.
+func (a *Appliance) Outbox() *outbox.Outbox { return a.outbox }
 
 // Broker returns the broker, for tests and features wired later.
 func (a *Appliance) Broker() *broker.Broker { return a.broker }

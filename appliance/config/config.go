@@ -32,6 +32,7 @@ type Config struct {
 	Log      Log     `yaml:"log"`
 	MQTT     MQTT    `yaml:"mqtt"`
 	Storage  Storage `yaml:"storage"`
+	Outbox   Outbox  `yaml:"outbox"`
 	CoAP     CoAP    `yaml:"coap"`
 	LwM2M    LwM2M   `yaml:"lwm2m"`
 	API      API     `yaml:"api"`
@@ -90,6 +91,23 @@ func (t TLS) Enabled() bool { return t.Cert != "" && t.Key != "" }
 // Storage configures the broker state store.
 type Storage struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
+}
+
+// Outbox configures the durable queue of async actions.
+type Outbox struct {
+	Durability       string        `yaml:"durability"`
+	CommitInterval   time.Duration `yaml:"commit_interval"`
+	MaxRecords       int64         `yaml:"max_records"`
+	MaxBytes         int64         `yaml:"max_bytes"`
+	MaxAge           time.Duration `yaml:"max_age"`
+	MaxTotalRecords  int64         `yaml:"max_total_records"`
+	MaxTotalBytes    int64         `yaml:"max_total_bytes"`
+	MaxFileBytes     int64         `yaml:"max_file_bytes"`
+	Policy           string        `yaml:"policy"`
+	BlockTimeout     time.Duration `yaml:"block_timeout"`
+	RetryBase        time.Duration `yaml:"retry_base"`
+	RetryMax         time.Duration `yaml:"retry_max"`
+	BreakerThreshold int           `yaml:"breaker_threshold"`
 }
 
 // CoAP configures the CoAP gateway.
@@ -499,6 +517,38 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateCoAP(bad); err != nil {
 		return err
+	}
+	switch c.Outbox.Durability {
+	case "durable", "fast":
+	default:
+		return bad("outbox.durability", "must be durable or fast, not %q", c.Outbox.Durability)
+	}
+	switch c.Outbox.Policy {
+	case "block", "drop_oldest", "drop_new":
+	default:
+		return bad("outbox.policy", "must be block, drop_oldest or drop_new, not %q", c.Outbox.Policy)
+	}
+	for _, n := range []struct {
+		key string
+		v   int64
+	}{{"outbox.max_records", c.Outbox.MaxRecords}, {"outbox.max_bytes", c.Outbox.MaxBytes},
+		{"outbox.max_total_records", c.Outbox.MaxTotalRecords}, {"outbox.max_total_bytes", c.Outbox.MaxTotalBytes},
+		{"outbox.max_file_bytes", c.Outbox.MaxFileBytes}} {
+		if n.v < 1 {
+			return bad(n.key, "must be >= 1")
+		}
+	}
+	if c.Outbox.MaxFileBytes < 1<<20 {
+		return bad("outbox.max_file_bytes", "must be at least 1 MiB")
+	}
+	if c.Outbox.CommitInterval < 0 || c.Outbox.CommitInterval > time.Second {
+		return bad("outbox.commit_interval", "must be between 0 and 1s")
+	}
+	if c.Outbox.RetryBase <= 0 || c.Outbox.RetryMax < c.Outbox.RetryBase {
+		return bad("outbox.retry_max", "retry_base must be > 0 and retry_max >= retry_base")
+	}
+	if c.Outbox.BreakerThreshold < 1 {
+		return bad("outbox.breaker_threshold", "must be >= 1")
 	}
 	if c.Auth.ACLNomatch != "" && c.Auth.ACLNomatch != "allow" && c.Auth.ACLNomatch != "deny" {
 		return bad("auth.acl_nomatch", "must be allow or deny, not %q", c.Auth.ACLNomatch)
