@@ -44,6 +44,7 @@ type flowState struct {
 	fifo    []uint16 // packet ids waiting, in the order they were queued
 	running bool     // the connection's sender goroutine is live
 	wake    chan struct{}
+	out     []packets.Packet // the sender's batch, reused between rounds
 }
 
 // senderIdle is how long a connection's sender goroutine waits for work before it ends (an
@@ -171,7 +172,7 @@ func (h *hooks) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
 // calls it. A message mochi has not yet marked as waiting stops the round; the sweeper
 // comes back for it.
 func (h *hooks) spend(st *flowState) {
-	var out []packets.Packet
+	out := st.out[:0]
 	st.mu.Lock()
 	for st.credit > 0 && len(st.fifo) > 0 {
 		pk, ok := st.cl.State.Inflight.Get(st.fifo[0])
@@ -201,8 +202,14 @@ func (h *hooks) spend(st *flowState) {
 		h.credited.Delete(st)
 	}
 	st.mu.Unlock()
-	for _, pk := range out {
-		_ = st.cl.WritePacket(pk)
+	for i := range out {
+		_ = st.cl.WritePacket(out[i])
+		out[i] = packets.Packet{} // drop the payload reference
+	}
+	if cap(out) <= 64 {
+		st.out = out[:0]
+	} else {
+		st.out = nil // a burst's batch is not kept by an idle connection
 	}
 }
 
