@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,7 +20,10 @@ import (
 	"github.com/wedge-iot/wedge/appliance/api"
 	"github.com/wedge-iot/wedge/appliance/broker"
 	"github.com/wedge-iot/wedge/appliance/broker/store"
+	"github.com/wedge-iot/wedge/appliance/coap"
 	"github.com/wedge-iot/wedge/appliance/config"
+	"github.com/wedge-iot/wedge/appliance/lwm2m"
+	"github.com/wedge-iot/wedge/appliance/lwm2m/lwm2mapi"
 	"github.com/wedge-iot/wedge/appliance/outbox"
 	"github.com/wedge-iot/wedge/appliance/outboxapi"
 )
@@ -46,6 +50,8 @@ type Appliance struct {
 	store  *store.Hook
 	outbox *outbox.Outbox
 	broker *broker.Broker
+	coap   *coap.Gateway
+	lwm2m  *lwm2m.Server
 	api    *api.Server
 	reg    *prometheus.Registry
 
@@ -129,7 +135,20 @@ func New(o Options) (*Appliance, error) {
 		_ = a.store.Stop()
 		return nil, err
 	}
-	a.reg.MustRegister(a.broker.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	co := coap.FromConfig(c.CoAP)
+	co.Broker, co.Logger = a.broker, o.Logger // co.Auth: the auth chain's broker.Policy, once there is one
+	if a.coap, err = coap.New(co); err != nil {
+		_ = a.store.Stop()
+		return nil, err
+	}
+	lo := lwm2m.FromConfig(c.LwM2M)
+	lo.Broker, lo.Logger = a.broker, o.Logger // lo.Auth likewise
+	if a.lwm2m, err = lwm2m.New(lo); err != nil {
+		_ = a.store.Stop()
+		return nil, err
+	}
+	a.reg.MustRegister(a.broker.Collector(), a.coap.Collector(), a.lwm2m.Collector(),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ok = true
 	return a, nil
 }
@@ -141,12 +160,25 @@ func (a *Appliance) Start(ctx context.Context) error {
 	if err := a.broker.Start(ctx); err != nil {
 		return err
 	}
-	if err := a.newAPI(); err != nil {
+	stopAll := func() {
+		_ = a.lwm2m.Stop(ctx)
+		_ = a.coap.Stop(ctx)
 		_ = a.broker.Stop(ctx)
+	}
+	if err := a.coap.Start(ctx); err != nil {
+		stopAll()
+		return err
+	}
+	if err := a.lwm2m.Start(ctx); err != nil {
+		stopAll()
+		return err
+	}
+	if err := a.newAPI(); err != nil {
+		stopAll()
 		return err
 	}
 	if err := a.api.Start(ctx); err != nil {
-		_ = a.broker.Stop(ctx)
+		stopAll()
 		return err
 	}
 	if !a.cfg.Auth.Configured() {
@@ -179,6 +211,7 @@ func (a *Appliance) newAPI() error {
 		return err
 	}
 	outboxapi.Register(a.api, a.outbox)
+	lwm2mapi.Register(a.api, a.lwm2m)
 	return nil
 }
 
@@ -191,6 +224,12 @@ func (a *Appliance) Stop(ctx context.Context) error {
 		if err := a.api.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := a.lwm2m.Stop(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.coap.Stop(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if err := a.broker.Stop(ctx); err != nil { // stops hooks: the store flushes
 		errs = append(errs, err)
@@ -244,6 +283,14 @@ func (a *Appliance) listeners() []api.ListenerInfo {
 	for _, l := range a.broker.Listeners() {
 		out = append(out, api.ListenerInfo{Protocol: "mqtt:" + l.Protocol, Listen: l.Address, Running: true,
 			CurrentConns: int(st.Connections), MaxConns: int(a.cfg.MQTT.MaxConnections)})
+	}
+	for _, l := range []struct {
+		proto string
+		addr  net.Addr
+	}{{"coap:udp", a.coap.Addr()}, {"coap:dtls", a.coap.DTLSAddr()}, {"lwm2m:udp", a.lwm2m.Addr()}, {"lwm2m:dtls", a.lwm2m.DTLSAddr()}} {
+		if l.addr != nil {
+			out = append(out, api.ListenerInfo{Protocol: l.proto, Listen: l.addr.String(), Running: true})
+		}
 	}
 	return out
 }

@@ -9,6 +9,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 missing=()
 need_pkg mosquitto mosquitto-clients || missing+=(mosquitto mosquitto-clients)
+need_pkg libcoap3-bin || missing+=(libcoap3-bin)
 export WEDGE_MISSING="${missing[*]:-}"
 [ -n "$WEDGE_MISSING" ] && log "WARNING: missing $WEDGE_MISSING: tests that need them will be skipped"
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -51,7 +52,8 @@ type ContentItem struct {
 	Value any    `json:"value"`
 }
 
-// Response is an uplink message on up/resp or up/notify.
+// Response is an uplink message on up/resp or up/notify. IMEI (as EMQX 4.2's README shows it) is
+// set when one is derived that differs from the endpoint name.
 type Response struct {
 	ReqID   json.RawMessage `json:"reqID,omitempty"`
 	IMEI    string          `json:"imei,omitempty"`
@@ -448,6 +450,7 @@ func (s *Server) fillResult(ss *session, resp *Response, p codec.Path, r *pool.M
 
 // respond publishes a command's answer on up/resp and caches it for lookup_cmd.
 func (s *Server) respond(ss *session, resp *Response) {
+	resp.IMEI = ss.derivedIMEI()
 	ss.mu.Lock()
 	ss.lookups[lookupKey(resp.MsgType, resp.Data.ReqPath)] = &LookupEntry{MsgType: resp.MsgType, Path: resp.Data.ReqPath,
 		Code: resp.Data.Code, CodeMsg: resp.Data.CodeMsg, Content: resp.Data.Content}
@@ -468,12 +471,11 @@ func (s *Server) observe(ctx context.Context, ss *session, cmd Command, p codec.
 	token := string(req.Token())
 	first := make(chan *Response, 1)
 	key := p.String()
-	n := 0
+	var n atomic.Int32
 	o, err := conn.DoObserve(req, func(m *pool.Message) {
-		n++
 		r := &Response{ReqID: cmd.ReqID, MsgType: cmd.MsgType, Data: ResponseData{ReqPath: key}}
 		s.fillResult(ss, r, p, m)
-		if n == 1 {
+		if n.Add(1) == 1 {
 			first <- r
 			return
 		}
@@ -486,6 +488,7 @@ func (s *Server) observe(ctx context.Context, ss *session, cmd Command, p codec.
 		seq, _ := m.Observe()
 		r.MsgType = "notify"
 		r.SeqNum = &seq
+		r.IMEI = ss.derivedIMEI()
 		s.counters.Notifications.Add(1)
 		s.publish(ss, s.o.Topics.Notify, r)
 	})
@@ -626,10 +629,8 @@ func (s *Server) publishEvent(ss *session, msgType, suffix string) {
 	ss.mu.Lock()
 	ev := Event{MsgType: msgType, Data: EventData{EP: ss.ep, LT: ss.lifetime, LwM2M: ss.version, B: ss.binding,
 		SMS: ss.sms, AlternatePath: ss.alternatePath, ObjectList: append([]string{}, ss.objectList...)}}
-	if imei := IMEI(ss.ep, ss.params, ss.serial); imei != ss.ep {
-		ev.Data.IMEI = imei
-	}
 	ss.mu.Unlock()
+	ev.Data.IMEI = ss.derivedIMEI()
 	s.publish(ss, suffix, ev)
 }
 

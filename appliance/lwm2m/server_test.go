@@ -38,7 +38,7 @@ func TestRegisterAndDeviceManagement(t *testing.T) {
 
 	// read: TLV for a 1.0 client, typed by the object model
 	r := e.command(ep, 1, "read", `{"path":"/3/0"}`)
-	if data(r)["code"] != "2.05" || data(r)["codeMsg"] != "content" || data(r)["reqPath"] != "/3/0" {
+	if data(r)["code"] != "2.05" || data(r)["codeMsg"] != "content" || data(r)["reqPath"] != "/3/0" || r["imei"] != "490154203237518" {
 		t.Fatalf("read %v", r)
 	}
 	c := contentMap(t, r)

@@ -202,3 +202,13 @@ func parseObjectList(b []byte) (list []string, alt string, ct uint16, err error)
 	}
 	return list, alt, ct, nil
 }
+
+// derivedIMEI returns the device's IMEI when one is derived that differs from the endpoint name.
+func (s *session) derivedIMEI() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if imei := IMEI(s.ep, s.params, s.serial); imei != s.ep {
+		return imei
+	}
+	return ""
+}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	piondtls "github.com/pion/dtls/v3"
+	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
@@ -38,6 +40,13 @@ type Config struct {
 	ConfirmableNotify bool
 	// IgnoreRequests makes the device silent to server requests (a sleeping radio).
 	IgnoreRequests bool
+	// PlainSingle answers single-resource reads in plain text without a Content-Format option
+	// (opaque ones as application/octet-stream), whatever the Accept, as some clients do
+	// (e.g. lwm2m-node-lib).
+	PlainSingle bool
+	// PSKIdentity and PSKKey, when set, make the device connect with DTLS (PSK).
+	PSKIdentity string
+	PSKKey      []byte
 }
 
 // Device is one simulated LwM2M client.
@@ -54,6 +63,8 @@ type Device struct {
 	location   string
 	seq        uint32
 	silent     atomic.Bool
+
+	lastAccept atomic.Int64
 
 	// Requests counts the server requests the device answered.
 	Requests atomic.Int64
@@ -221,8 +232,19 @@ func (d *Device) Register(ctx context.Context, server string) error {
 	if d.conn == nil {
 		// Blockwise is off so that a notification keeps the message id it was given: a RST
 		// to it is matched by that id.
-		c, err := udp.Dial(server, options.WithHandlerFunc(d.handle), options.WithBlockwise(false, 6, time.Minute),
-			options.WithInactivityMonitor(time.Hour, func(*udpClient.Conn) {}))
+		var c *udpClient.Conn
+		var err error
+		if d.cfg.PSKIdentity != "" {
+			c, err = dtls.Dial(server, &piondtls.Config{
+				PSK:             func([]byte) ([]byte, error) { return d.cfg.PSKKey, nil },
+				PSKIdentityHint: []byte(d.cfg.PSKIdentity),
+				CipherSuites:    []piondtls.CipherSuiteID{piondtls.TLS_PSK_WITH_AES_128_CCM_8},
+			}, options.WithHandlerFunc(d.handle), options.WithBlockwise(false, 6, time.Minute),
+				options.WithInactivityMonitor(time.Hour, func(*udpClient.Conn) {}))
+		} else {
+			c, err = udp.Dial(server, options.WithHandlerFunc(d.handle), options.WithBlockwise(false, 6, time.Minute),
+				options.WithInactivityMonitor(time.Hour, func(*udpClient.Conn) {}))
+		}
 		if err != nil {
 			return err
 		}
@@ -486,6 +508,7 @@ func (d *Device) get(w *responsewriter.ResponseWriter[*udpClient.Conn], r *pool.
 	if a, err := r.Accept(); err == nil {
 		accept = int(a)
 	}
+	d.lastAccept.Store(int64(accept))
 	if accept == CFLink {
 		d.discover(w, p)
 		return
@@ -513,6 +536,13 @@ func (d *Device) get(w *responsewriter.ResponseWriter[*udpClient.Conn], r *pool.
 			cf = CFText
 		}
 	}
+	bare := false
+	if d.cfg.PlainSingle && len(p) >= 3 && len(es) == 1 {
+		cf, bare = CFText, true
+		if _, ok := es[0].Value.([]byte); ok {
+			cf, bare = CFOpaque, false
+		}
+	}
 	body, cf, err := d.encode(cf, p, es)
 	if err != nil {
 		setResp(w, codes.NotAcceptable)
@@ -525,6 +555,9 @@ func (d *Device) get(w *responsewriter.ResponseWriter[*udpClient.Conn], r *pool.
 		d.mu.Unlock()
 	}
 	_ = w.SetResponse(codes.Content, message.MediaType(cf), bytes.NewReader(body))
+	if bare {
+		w.Message().Remove(message.ContentFormat)
+	}
 	if obsErr == nil && obs == 0 {
 		w.Message().SetObserve(d.currentSeq())
 	}
@@ -781,3 +814,6 @@ func (d *Device) InjectObserver(path string, token []byte) {
 }
 
 var debug = os.Getenv("LWM2MSIM_DEBUG") != ""
+
+// LastAccept returns the Accept option of the last GET the device got (-1: none).
+func (d *Device) LastAccept() int { return int(d.lastAccept.Load()) }
