@@ -29,4 +29,17 @@ log "open-file limit $(ulimit -Sn) (hard $(ulimit -Hn)); $(nproc) CPUs, $(uname 
 mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 args=(-wedge bin/wedge -baremochi bin/baremochi -loadgen bin/loadgen -mosquitto "$mosq")
 [ -n "${BENCH_JSON:-}" ] && args+=(-json "$BENCH_JSON")
-exec bin/bench "${args[@]}" "$@"
+bin/bench "${args[@]}" "$@"
+
+# Package benchmarks (go test -bench), each comparing against its baseline in the same run.
+# BENCH_PACKAGES=0 skips them (e.g. scripts/bench.sh -quick for a broker-only smoke run).
+if [ "${BENCH_PACKAGES:-1}" != 0 ]; then
+	log "CoAP gateway and LwM2M server: registrations/s, notifications/s, publishes/s"
+	go test ./appliance/lwm2m ./appliance/coap -run '^$' -bench . -benchtime 3000x -count 3
+	log "LwM2M: RSS with 1,000 registered simulated devices"
+	WEDGE_LWM2M_RSS=1 go test ./appliance/lwm2m -run '^TestRSSWith1000Devices$' -count 1 -v | grep -E 'RSS|ok|FAIL'
+	log "outbox: group commit vs one transaction per record"
+	go test ./appliance/outbox -run '^$' -bench . -count 3
+	log "rules: evaluator vs hand-written Go"
+	go test ./rules -run '^$' -bench . -count 3
+fi
