@@ -1,0 +1,123 @@
+package abi
+
+// RuleVersion is the version of the rule-module ABI described here. It is
+// part of RuleImportModule, so that a module built for another version
+// fails to instantiate instead of misbehaving.
+const RuleVersion = 1
+
+// RuleImportModule is the module name of the host functions a rule module
+// imports.
+const RuleImportModule = "wedge_rule_v1"
+
+// Host functions a rule module imports from RuleImportModule. A value is a
+// pair (tag i32, bits i64); see the Tag constants.
+const (
+	// ImportNode evaluates a syntax-tree node on the host:
+	// (node i32) -> (tag i32, bits i64).
+	ImportNode = "node"
+	// ImportCall calls a built-in function whose argc arguments the guest
+	// wrote at ArgsOffset: (call i32, argc i32) -> (tag i32, bits i64).
+	ImportCall = "call"
+	// ImportOp applies an operator the guest did not handle natively:
+	// (op i32, ltag i32, lbits i64, rtag i32, rbits i64) -> (tag i32, bits i64).
+	ImportOp = "op"
+	// ImportEq is exact equality of two values, charging the right one
+	// to the work budget when charge is 1:
+	// (charge i32, ltag i32, lbits i64, rtag i32, rbits i64) -> i32
+	// (0 false, 1 true, 2 error).
+	ImportEq = "eq"
+	// ImportEmit writes a field's value into the output:
+	// (set i32, field i32, tag i32, bits i64) -> status i32.
+	ImportEmit = "emit"
+	// ImportEmitNode evaluates a node on the host and writes it into the
+	// output as ImportEmit does (one crossing for a field that is a path):
+	// (set i32, field i32, node i32) -> status i32.
+	ImportEmitNode = "emit_node"
+	// ImportWhere starts the WHERE clause (it then reads the output):
+	// () -> status i32.
+	ImportWhere = "where"
+	// ImportForeachLast stores the FOREACH collection value:
+	// (tag i32, bits i64) -> status i32.
+	ImportForeachLast = "foreach_last"
+	// ImportForeachBegin starts the FOREACH loop: () -> count i32.
+	ImportForeachBegin = "foreach_begin"
+	// ImportForeachBind binds the i-th element: (i i32) -> status i32.
+	ImportForeachBind = "foreach_bind"
+	// ImportForeachItem starts an output item: () -> status i32.
+	ImportForeachItem = "foreach_item"
+)
+
+// Names a module exports.
+const (
+	// ExportMemory is the module's linear memory.
+	ExportMemory = "memory"
+	// ExportEval evaluates a rule on the current message: () -> status i32.
+	ExportEval = "eval"
+	// ExportWork is a mutable i64 global: the work units spent so far.
+	ExportWork = "work"
+	// ExportLimit is a mutable i64 global: the work budget.
+	ExportLimit = "limit"
+	// ExportAlloc is reserved for the transforms SDK (a later issue):
+	// (size i32) -> ptr i32. Rule modules do not export it.
+	ExportAlloc = "alloc"
+)
+
+// ArgsOffset is where, in the module's memory, the guest writes the
+// arguments of an ImportCall: ArgSlotSize bytes each, the tag (u32 little
+// endian) at +0 and the bits (u64 little endian) at +8.
+const (
+	ArgsOffset  = 0
+	ArgSlotSize = 16
+	// MaxArgs is the number of argument slots in the module's first page.
+	MaxArgs = 65536 / ArgSlotSize
+)
+
+// Value tags. Undefined and null have bits 0; a boolean has bits 0 or 1; an
+// integer has its two's complement bits; a float its IEEE 754 bits; a ref
+// is an index into the host's table of values of the current call
+// (strings, arrays and maps stay on the host).
+const (
+	TagUndefined = 0
+	TagNull      = 1
+	TagBool      = 2
+	TagInt       = 3
+	TagFloat     = 4
+	TagRef       = 5
+	// TagError means the host recorded an error; the guest returns
+	// StatusHostError.
+	TagError = 6
+)
+
+// Status codes returned by ExportEval and the host functions that return
+// a status.
+const (
+	StatusOK        = 0 // the rule produced its output
+	StatusNoMatch   = 1 // WHERE was false: no output
+	StatusHostError = 2 // the host recorded an evaluation error
+	StatusBudget    = 3 // the work budget was exceeded
+)
+
+// Operator codes of ImportOp.
+const (
+	OpAdd = iota + 1
+	OpSub
+	OpMul
+	OpDiv
+	OpIntDiv
+	OpMod
+	OpEq
+	OpNe
+	OpLt
+	OpLe
+	OpGt
+	OpGe
+	OpMatch
+	OpNeg  // unary minus (right operand unused)
+	OpPlus // unary plus (right operand unused)
+)
+
+// Field sets of ImportEmit.
+const (
+	SetSelect = 0 // SELECT / FOREACH fields, into the output object
+	SetDo     = 1 // DO fields, into the current FOREACH item
+)
