@@ -24,6 +24,7 @@ func runRuleCases(t *testing.T, cases []ruleCase) {
 			if ctx == "" {
 				ctx = `{"topic": "t/a", "payload": "{}"}`
 			}
+			checkCompiled(t, c.sql, ctx) // the compiled path must agree (compile_wasm_test.go)
 			got, err := Test(c.sql, ctx)
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {

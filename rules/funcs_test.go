@@ -33,6 +33,7 @@ func runFuncCases(t *testing.T, cases []fcase) {
 			continue
 		}
 		markCalls(r.Fields[0].Expr)
+		checkCompiledRule(t, r, cols) // the compiled path must agree (compile_test.go)
 		out, err := r.Eval(cols)
 		if c.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {

@@ -33,6 +33,11 @@ const (
 	// output as ImportEmit does (one crossing for a field that is a path):
 	// (set i32, field i32, node i32) -> status i32.
 	ImportEmitNode = "emit_node"
+	// ImportCallEmit calls a built-in function as ImportCall does and
+	// writes the result into the output as ImportEmit does (one crossing
+	// for a field that is a function call):
+	// (set i32, field i32, call i32, argc i32) -> status i32.
+	ImportCallEmit = "call_emit"
 	// ImportWhere starts the WHERE clause (it then reads the output):
 	// () -> status i32.
 	ImportWhere = "where"
@@ -41,7 +46,9 @@ const (
 	ImportForeachLast = "foreach_last"
 	// ImportForeachBegin starts the FOREACH loop: () -> count i32.
 	ImportForeachBegin = "foreach_begin"
-	// ImportForeachBind binds the i-th element: (i i32) -> status i32.
+	// ImportForeachBind binds the i-th element and, when item is 1, also
+	// starts its output item (as ImportForeachItem):
+	// (i i32, item i32) -> status i32.
 	ImportForeachBind = "foreach_bind"
 	// ImportForeachItem starts an output item: () -> status i32.
 	ImportForeachItem = "foreach_item"
@@ -66,7 +73,9 @@ const (
 // arguments of an ImportCall: ArgSlotSize bytes each, the tag (u32 little
 // endian) at +0 and the bits (u64 little endian) at +8.
 const (
-	ArgsOffset  = 0
+	// ArgsOffset is the address of the first argument slot.
+	ArgsOffset = 0
+	// ArgSlotSize is the size of one argument slot in bytes.
 	ArgSlotSize = 16
 	// MaxArgs is the number of argument slots in the module's first page.
 	MaxArgs = 65536 / ArgSlotSize
@@ -77,12 +86,12 @@ const (
 // is an index into the host's table of values of the current call
 // (strings, arrays and maps stay on the host).
 const (
-	TagUndefined = 0
-	TagNull      = 1
-	TagBool      = 2
-	TagInt       = 3
-	TagFloat     = 4
-	TagRef       = 5
+	TagUndefined = 0 // undefined (a missing column, key or index)
+	TagNull      = 1 // JSON null
+	TagBool      = 2 // a boolean
+	TagInt       = 3 // a 64-bit integer
+	TagFloat     = 4 // a 64-bit float
+	TagRef       = 5 // a string, array or map held by the host
 	// TagError means the host recorded an error; the guest returns
 	// StatusHostError.
 	TagError = 6
@@ -99,21 +108,21 @@ const (
 
 // Operator codes of ImportOp.
 const (
-	OpAdd = iota + 1
-	OpSub
-	OpMul
-	OpDiv
-	OpIntDiv
-	OpMod
-	OpEq
-	OpNe
-	OpLt
-	OpLe
-	OpGt
-	OpGe
-	OpMatch
-	OpNeg  // unary minus (right operand unused)
-	OpPlus // unary plus (right operand unused)
+	OpAdd    = iota + 1 // +
+	OpSub               // -
+	OpMul               // *
+	OpDiv               // /
+	OpIntDiv            // div
+	OpMod               // mod
+	OpEq                // =
+	OpNe                // !=
+	OpLt                // <
+	OpLe                // <=
+	OpGt                // >
+	OpGe                // >=
+	OpMatch             // =~
+	OpNeg               // unary minus (right operand unused)
+	OpPlus              // unary plus (right operand unused)
 )
 
 // Field sets of ImportEmit.

@@ -11,6 +11,9 @@ import (
 
 const ruleUsage = `usage: wedge rule test --sql SQL --context JSON [--engine wasm|eval]
 
+The default engine is wasm where wazero has a compiler (amd64, arm64) and
+eval elsewhere (armv7).
+
 Runs a rule's SQL on a context (the input columns, exactly as given) and
 prints the output as one JSON document: an object, an array for FOREACH,
 or null when FROM does not match or WHERE is false.
@@ -37,7 +40,7 @@ func runRuleCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	sql := fs.String("sql", "", "the rule's SQL (required)")
 	context := fs.String("context", "{}", "the input columns as a JSON object")
-	engine := fs.String("engine", "eval", "eval (the reference evaluator) or wasm (the compiled path)")
+	engine := fs.String("engine", string(rules.DefaultEngine()), "eval (the reference evaluator) or wasm (the compiled path)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -52,16 +55,12 @@ func runRuleCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wedge rule test: --sql is required")
 		return 2
 	}
-	switch *engine {
-	case "eval":
-	case "wasm":
-		fmt.Fprintln(stderr, "wedge rule test: wasm engine not built yet; use --engine eval")
-		return 1
-	default:
-		fmt.Fprintf(stderr, "wedge rule test: unknown engine %q (wasm or eval)\n", *engine)
+	eng, err := rules.ParseEngine(*engine)
+	if err != nil {
+		fmt.Fprintf(stderr, "wedge rule test: %v\n", err)
 		return 2
 	}
-	out, err := rules.Test(*sql, *context)
+	out, err := rules.TestEngine(eng, *sql, *context)
 	if err != nil {
 		fmt.Fprintf(stderr, "wedge rule test: %v\n", err)
 		return 1
