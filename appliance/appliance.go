@@ -26,6 +26,10 @@ import (
 	"github.com/wedge-iot/wedge/appliance/lwm2m/lwm2mapi"
 	"github.com/wedge-iot/wedge/appliance/outbox"
 	"github.com/wedge-iot/wedge/appliance/outboxapi"
+	"github.com/wedge-iot/wedge/appliance/rulesapi"
+	"github.com/wedge-iot/wedge/rules"
+	"github.com/wedge-iot/wedge/rules/engine"
+	"github.com/wedge-iot/wedge/wasm"
 )
 
 // Options configure an Appliance.
@@ -50,6 +54,8 @@ type Appliance struct {
 	store  *store.Hook
 	outbox *outbox.Outbox
 	broker *broker.Broker
+	rules  *engine.Engine
+	wasm   *rules.WasmHost
 	coap   *coap.Gateway
 	lwm2m  *lwm2m.Server
 	api    *api.Server
@@ -135,6 +141,10 @@ func New(o Options) (*Appliance, error) {
 		_ = a.store.Stop()
 		return nil, err
 	}
+	if err := a.newRules(c, o.Logger); err != nil {
+		_ = a.store.Stop()
+		return nil, err
+	}
 	co := coap.FromConfig(c.CoAP)
 	co.Broker, co.Logger = a.broker, o.Logger // co.Auth: the auth chain's broker.Policy, once there is one
 	if a.coap, err = coap.New(co); err != nil {
@@ -147,7 +157,7 @@ func New(o Options) (*Appliance, error) {
 		_ = a.store.Stop()
 		return nil, err
 	}
-	a.reg.MustRegister(a.broker.Collector(), a.coap.Collector(), a.lwm2m.Collector(),
+	a.reg.MustRegister(a.broker.Collector(), a.rules.Collector(), a.coap.Collector(), a.lwm2m.Collector(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ok = true
 	return a, nil
@@ -212,6 +222,40 @@ func (a *Appliance) newAPI() error {
 	}
 	outboxapi.Register(a.api, a.outbox)
 	lwm2mapi.Register(a.api, a.lwm2m)
+	rulesapi.Register(a.api, a.rules)
+	return nil
+}
+
+// newRules builds the rules engine on the configured engine (compiled Wasm or the evaluator),
+// loads the config file's rules and attaches the engine to the broker.
+func (a *Appliance) newRules(c *config.Config, log *slog.Logger) error {
+	eng := rules.DefaultEngine()
+	if c.RuleEngine != "auto" {
+		eng, _ = rules.ParseEngine(c.RuleEngine) // validated by config
+	}
+	compile := engine.Evaluator
+	if eng == rules.EngineWasm {
+		host, err := rules.NewWasmHost(context.Background(), wasm.Config{CacheDir: filepath.Join(c.DataDir, "wasm-cache")})
+		if err != nil {
+			return fmt.Errorf("rules: wasm host: %w", err)
+		}
+		a.wasm = host
+		compile = func(r *rules.Rule) (engine.Program, error) { return host.Load(r) }
+	}
+	rstore, err := engine.NewBoltStore(a.db)
+	if err != nil {
+		return err
+	}
+	a.rules, err = engine.New(engine.Options{Publisher: rulesapi.NewPublisher(a.broker), Store: rstore,
+		Logger: log.With("component", "rules"), Node: c.NodeName, Compile: compile})
+	if err != nil {
+		return err
+	}
+	if err := a.rules.LoadConfig(c.Rules); err != nil {
+		return fmt.Errorf("rules: %w", err)
+	}
+	rulesapi.Attach(a.rules, a.broker)
+	log.Info("rules engine ready", "engine", eng)
 	return nil
 }
 
@@ -231,6 +275,9 @@ func (a *Appliance) Stop(ctx context.Context) error {
 	if err := a.coap.Stop(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if a.rules != nil {
+		_ = a.rules.Close()
+	}
 	if err := a.broker.Stop(ctx); err != nil { // stops hooks: the store flushes
 		errs = append(errs, err)
 	}
@@ -241,6 +288,9 @@ func (a *Appliance) Stop(ctx context.Context) error {
 	}
 	if err := a.outbox.Close(); err != nil {
 		errs = append(errs, err)
+	}
+	if a.wasm != nil {
+		a.wasm.Close()
 	}
 	if err := a.db.Close(); err != nil {
 		errs = append(errs, err)
@@ -261,6 +311,9 @@ func (a *Appliance) Reload(n *config.Config) (needRestart []string) {
 	a.level.Set(ParseLevel(n.Log.Level))
 	if n.MQTT.MaxConnections != a.cfg.MQTT.MaxConnections {
 		a.broker.SetMaxConnections(n.MQTT.MaxConnections)
+	}
+	if err := a.rules.LoadConfig(n.Rules); err != nil {
+		a.log.Error("rules not reloaded", "error", err)
 	}
 	keep := *a.cfg
 	keep.Log.Level, keep.MQTT.MaxConnections, keep.Auth, keep.Rules = n.Log.Level, n.MQTT.MaxConnections, n.Auth, n.Rules

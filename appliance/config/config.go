@@ -38,6 +38,8 @@ type Config struct {
 	API      API     `yaml:"api"`
 	// Auth is the auth/ACL chain (spec/http-auth.md). Empty means every device is allowed.
 	Auth Auth `yaml:"auth"`
+	// RuleEngine picks how rules run: auto, wasm or eval.
+	RuleEngine string `yaml:"rule_engine"`
 	// Rules are rules in the JSON shape of DESIGN.md; they are read-only through the API.
 	Rules []map[string]any `yaml:"rules"`
 }
@@ -559,6 +561,11 @@ func (c *Config) Validate() error {
 		default:
 			return bad(fmt.Sprintf("auth.chain[%d]", i), "unknown source %q (http, builtin, jwt, cert)", src)
 		}
+	}
+	switch c.RuleEngine {
+	case "auto", "wasm", "eval":
+	default:
+		return bad("rule_engine", "must be auto, wasm or eval, not %q", c.RuleEngine)
 	}
 	for i, r := range c.Rules {
 		if s, _ := r["rawsql"].(string); s == "" {
