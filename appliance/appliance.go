@@ -26,6 +26,7 @@ import (
 	"github.com/wedge-iot/wedge/appliance/lwm2m/lwm2mapi"
 	"github.com/wedge-iot/wedge/appliance/outbox"
 	"github.com/wedge-iot/wedge/appliance/outboxapi"
+	"github.com/wedge-iot/wedge/appliance/ruleactions"
 	"github.com/wedge-iot/wedge/appliance/rulesapi"
 	"github.com/wedge-iot/wedge/rules"
 	"github.com/wedge-iot/wedge/rules/engine"
@@ -246,8 +247,13 @@ func (a *Appliance) newRules(c *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The connectors' action types are registered before the engine loads the stored rules.
+	reg := engine.NewRegistry()
+	if err := ruleactions.Register(reg, a.outbox, localPublisher{a.broker}); err != nil {
+		return fmt.Errorf("rules: %w", err)
+	}
 	a.rules, err = engine.New(engine.Options{Publisher: rulesapi.NewPublisher(a.broker), Store: rstore,
-		Logger: log.With("component", "rules"), Node: c.NodeName, Compile: compile})
+		Logger: log.With("component", "rules"), Node: c.NodeName, Compile: compile, Actions: reg})
 	if err != nil {
 		return err
 	}
@@ -359,4 +365,11 @@ func ParseLevel(s string) slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
+}
+
+// localPublisher publishes what an MQTT bridge brings down from its upstream.
+type localPublisher struct{ b *broker.Broker }
+
+func (p localPublisher) Publish(topic string, payload []byte, qos byte, retain bool) error {
+	return p.b.Publish(broker.PublishRequest{Topic: topic, Payload: payload, QoS: qos, Retain: retain, ClientID: "mqtt_bridge"})
 }

@@ -29,6 +29,13 @@ type Action interface {
 	Run(ctx context.Context, env *Env) error
 }
 
+// Closer is implemented by actions that hold connections: Close is called once the
+// action's rule version is no longer installed (the rule was updated, disabled through an
+// update, or deleted). deleted says the rule itself is gone.
+type Closer interface {
+	Close(deleted bool)
+}
+
 // Hold delays the publisher's acknowledgement until durable work finished
 // (the same shape as the broker's Hold, which the wiring passes it through
 // to).
@@ -109,6 +116,13 @@ type Deps struct {
 	Publisher Publisher
 	Logger    *slog.Logger
 	Node      string
+	// RuleID and Index name the instance: the rule and the action's position in its
+	// actions (0-based; fallbacks have Index -1). Async actions key their outbox queue on them.
+	RuleID string
+	Index  int
+	// Mode ("sync", "async" or "" for the type's default) and Batch are the action spec's.
+	Mode  string
+	Batch map[string]any
 }
 
 // Param documents one action parameter (GET /api/v4/actions).

@@ -148,7 +148,14 @@ func (e *Engine) Close() error {
 	e.cancel()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.snap.Store(emptySnapshot())
+	old := e.snap.Swap(emptySnapshot())
+	for _, r := range old.byID {
+		for _, a := range r.actions {
+			if c, ok := a.act.(Closer); ok {
+				c.Close(false) // the engine stops; the rule is not deleted
+			}
+		}
+	}
 	return nil
 }
 
@@ -201,7 +208,12 @@ func (e *Engine) buildActions(ruleID, field string, specs []ActionSpec, parent s
 		if as.Params == nil {
 			as.Params = map[string]any{}
 		}
-		act, err := t.New(as.Params, Deps{Publisher: e.opts.Publisher, Logger: e.log.With("action", t.Name), Node: e.opts.Node})
+		idx := i
+		if parent != "" {
+			idx = -1
+		}
+		act, err := t.New(as.Params, Deps{Publisher: e.opts.Publisher, Logger: e.log.With("action", t.Name), Node: e.opts.Node,
+			RuleID: ruleID, Index: idx, Mode: as.Mode, Batch: as.Batch})
 		if err != nil {
 			var se *SpecError
 			if errors.As(err, &se) {
@@ -254,12 +266,37 @@ func (e *Engine) install(list []*rule) {
 			s.nTopic++
 		}
 	}
-	e.snap.Store(s)
+	old := e.snap.Swap(s)
+	closeDropped(old, s)
 	e.watchMu.Lock()
 	ws := e.watchers
 	e.watchMu.Unlock()
 	for _, f := range ws {
 		f()
+	}
+}
+
+// closeDropped closes the actions (Closer) of the rule versions in old that next no longer
+// holds.
+func closeDropped(old, next *snapshot) {
+	if old == nil {
+		return
+	}
+	for id, r := range old.byID {
+		nr, still := next.byID[id]
+		if still && nr == r {
+			continue
+		}
+		var walk func([]*actionInst)
+		walk = func(as []*actionInst) {
+			for _, a := range as {
+				if c, ok := a.act.(Closer); ok {
+					c.Close(!still)
+				}
+				walk(a.fallbacks)
+			}
+		}
+		walk(r.actions)
 	}
 }
 
