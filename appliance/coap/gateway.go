@@ -14,7 +14,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	piondtls "github.com/pion/dtls/v3"
 	"github.com/plgd-dev/go-coap/v3/dtls"
 	dtlsServer "github.com/plgd-dev/go-coap/v3/dtls/server"
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -204,17 +203,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		}()
 	}
 	if g.o.DTLSListen != "" && len(g.o.PSK) > 0 {
-		cfg := &piondtls.Config{
-			PSK: func(hint []byte) ([]byte, error) {
-				if k, ok := g.o.PSK[string(hint)]; ok {
-					return k, nil
-				}
-				return nil, fmt.Errorf("unknown PSK identity %q", hint)
-			},
-			PSKIdentityHint: []byte("wedge"),
-			CipherSuites:    []piondtls.CipherSuiteID{piondtls.TLS_PSK_WITH_AES_128_CCM_8, piondtls.TLS_PSK_WITH_AES_128_CBC_SHA256},
-		}
-		l, err := coapnet.NewDTLSListener("udp", g.o.DTLSListen, cfg)
+		l, err := ListenPSK(g.o.DTLSListen, g.o.PSK)
 		if err != nil {
 			g.Stop(ctx)
 			return fmt.Errorf("coap: dtls listen %s: %w", g.o.DTLSListen, err)

@@ -21,12 +21,14 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
 	coapnet "github.com/plgd-dev/go-coap/v3/net"
+
 	"github.com/plgd-dev/go-coap/v3/net/responsewriter"
 	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/pkg/runner/periodic"
 	"github.com/plgd-dev/go-coap/v3/udp"
 	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
 	udpServer "github.com/plgd-dev/go-coap/v3/udp/server"
+	"github.com/wedge-iot/wedge/appliance/coap"
 
 	"github.com/wedge-iot/wedge/appliance/broker"
 	"github.com/wedge-iot/wedge/appliance/lwm2m/model"
@@ -155,17 +157,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}()
 	}
 	if s.o.DTLSListen != "" && len(s.o.PSK) > 0 {
-		cfg := &piondtls.Config{
-			PSK: func(hint []byte) ([]byte, error) {
-				if k, ok := s.o.PSK[string(hint)]; ok {
-					return k, nil
-				}
-				return nil, fmt.Errorf("unknown PSK identity %q", hint)
-			},
-			PSKIdentityHint: []byte("wedge"),
-			CipherSuites:    []piondtls.CipherSuiteID{piondtls.TLS_PSK_WITH_AES_128_CCM_8, piondtls.TLS_PSK_WITH_AES_128_CBC_SHA256},
-		}
-		l, err := coapnet.NewDTLSListener("udp", s.o.DTLSListen, cfg)
+		l, err := coap.ListenPSK(s.o.DTLSListen, s.o.PSK)
 		if err != nil {
 			s.Stop(ctx)
 			return fmt.Errorf("lwm2m: dtls listen %s: %w", s.o.DTLSListen, err)
