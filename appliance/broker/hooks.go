@@ -99,6 +99,7 @@ type Event struct {
 	Topic          string // subscribe/unsubscribe filter or message topic
 	QoS            byte
 	Payload        []byte
+	From           string // the publishing client of a delivered or dropped message
 	Keepalive      uint16
 	CleanStart     bool
 	ExpiryInterval uint32
@@ -405,7 +406,7 @@ func (h *hooks) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	if pk.FixedHeader.Qos == 0 {
 		h.b.counters.QoS0Dropped.Add(1)
 		if h.listening() {
-			h.emit(Event{Type: EventMessageDropped, Client: h.clientInfo(cl), Topic: pk.TopicName, Reason: "queue_full"})
+			h.emit(Event{Type: EventMessageDropped, Client: h.clientInfo(cl), Topic: pk.TopicName, Reason: "queue_full", From: pk.Origin})
 		}
 		return
 	}
@@ -530,7 +531,7 @@ func (h *hooks) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 func (h *hooks) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
 	if pk.FixedHeader.Type == packets.Publish {
 		h.emit(Event{Type: EventMessageDelivered, Client: h.clientInfo(cl), Topic: pk.TopicName,
-			QoS: pk.FixedHeader.Qos, Payload: pk.Payload})
+			QoS: pk.FixedHeader.Qos, Payload: pk.Payload, From: pk.Origin})
 	}
 }
 

@@ -83,7 +83,7 @@ func (l Listener) OnEvent(ev broker.Event) {
 		Name: name, ClientID: ev.Client.ClientID, Username: ev.Client.Username, PeerHost: ev.Client.PeerHost,
 		PeerPort: ev.Client.PeerPort, Protocol: ev.Client.Protocol, ProtoVer: ev.Client.ProtoVer, Time: ev.Time,
 		Reason: ev.Reason, Topic: ev.Topic, QoS: ev.QoS, Payload: ev.Payload, Keepalive: ev.Keepalive,
-		CleanStart: ev.CleanStart, ExpiryInterval: ev.ExpiryInterval,
+		CleanStart: ev.CleanStart, ExpiryInterval: ev.ExpiryInterval, FromClientID: ev.From,
 	})
 }
 
