@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wedge-iot/wedge/appliance/metrics"
 )
 
 // Stats is a snapshot of the broker's gauges and counters, in EMQX's /stats and /metrics
@@ -69,9 +71,20 @@ func (b *Broker) Stats() Stats {
 }
 
 // Collector returns a Prometheus collector reading the broker's figures at scrape time.
-func (b *Broker) Collector() prometheus.Collector { return &collector{b: b} }
-
-type collector struct{ b *Broker }
+func (b *Broker) Collector() prometheus.Collector {
+	defs := make([]metrics.Def, len(metricDefs))
+	for i, d := range metricDefs {
+		defs[i] = metrics.Def{Name: d.name, Help: d.help, Gauge: d.gauge}
+	}
+	return metrics.Collector(defs, func() []int64 {
+		s := b.Stats()
+		vals := make([]int64, len(metricDefs))
+		for i, d := range metricDefs {
+			vals[i] = d.get(&s)
+		}
+		return vals
+	})
+}
 
 type metricDef struct {
 	name, help string
@@ -100,29 +113,4 @@ var metricDefs = []metricDef{
 	{"wedge_mqtt_receive_maximum_exceeded_total", "Connections closed for exceeding the receive maximum.", false, func(s *Stats) int64 { return s.ReceiveMaxExceeded }},
 	{"wedge_mqtt_tls_depth_refused_total", "TLS clients refused for a chain deeper than verify_depth.", false, func(s *Stats) int64 { return s.TLSDepthRefused }},
 	{"wedge_mqtt_hold_failed_total", "Publishes refused because durable work failed.", false, func(s *Stats) int64 { return s.HoldFailed }},
-}
-
-var metricDescs = func() []*prometheus.Desc {
-	out := make([]*prometheus.Desc, len(metricDefs))
-	for i, d := range metricDefs {
-		out[i] = prometheus.NewDesc(d.name, d.help, nil, nil)
-	}
-	return out
-}()
-
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range metricDescs {
-		ch <- d
-	}
-}
-
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	s := c.b.Stats()
-	for i, d := range metricDefs {
-		vt := prometheus.CounterValue
-		if d.gauge {
-			vt = prometheus.GaugeValue
-		}
-		ch <- prometheus.MustNewConstMetric(metricDescs[i], vt, float64(d.get(&s)))
-	}
 }
