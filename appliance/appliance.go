@@ -26,6 +26,7 @@ import (
 	"github.com/wedge-iot/wedge/appliance/lwm2m/lwm2mapi"
 	"github.com/wedge-iot/wedge/appliance/outbox"
 	"github.com/wedge-iot/wedge/appliance/outboxapi"
+	"github.com/wedge-iot/wedge/appliance/resources"
 	"github.com/wedge-iot/wedge/appliance/ruleactions"
 	"github.com/wedge-iot/wedge/appliance/rulesapi"
 	"github.com/wedge-iot/wedge/rules"
@@ -56,6 +57,7 @@ type Appliance struct {
 	outbox *outbox.Outbox
 	broker *broker.Broker
 	rules  *engine.Engine
+	res    *resources.Manager
 	wasm   *rules.WasmHost
 	coap   *coap.Gateway
 	lwm2m  *lwm2m.Server
@@ -224,6 +226,7 @@ func (a *Appliance) newAPI() error {
 	outboxapi.Register(a.api, a.outbox)
 	lwm2mapi.Register(a.api, a.lwm2m)
 	rulesapi.Register(a.api, a.rules)
+	resources.RegisterAPI(a.api, a.res)
 	return nil
 }
 
@@ -248,8 +251,14 @@ func (a *Appliance) newRules(c *config.Config, log *slog.Logger) error {
 		return err
 	}
 	// The connectors' action types are registered before the engine loads the stored rules.
+	// Resources (shared connections) open before the rules that name them.
+	a.res, err = resources.Open(resources.Options{DB: a.db, Types: ruleactions.ResourceTypes(localPublisher{a.broker}),
+		Node: c.NodeName, Logger: log.With("component", "resources")})
+	if err != nil {
+		return err
+	}
 	reg := engine.NewRegistry()
-	if err := ruleactions.Register(reg, a.outbox, localPublisher{a.broker}); err != nil {
+	if err := ruleactions.Register(reg, a.outbox, localPublisher{a.broker}, a.res); err != nil {
 		return fmt.Errorf("rules: %w", err)
 	}
 	a.rules, err = engine.New(engine.Options{Publisher: rulesapi.NewPublisher(a.broker), Store: rstore,
@@ -283,6 +292,9 @@ func (a *Appliance) Stop(ctx context.Context) error {
 	}
 	if a.rules != nil {
 		_ = a.rules.Close()
+	}
+	if a.res != nil {
+		_ = a.res.Close()
 	}
 	if err := a.broker.Stop(ctx); err != nil { // stops hooks: the store flushes
 		errs = append(errs, err)

@@ -16,7 +16,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/wedge-iot/wedge/appliance/actions"
@@ -24,6 +23,7 @@ import (
 	"github.com/wedge-iot/wedge/appliance/actions/mqttbridge"
 	"github.com/wedge-iot/wedge/appliance/actions/webhook"
 	"github.com/wedge-iot/wedge/appliance/outbox"
+	"github.com/wedge-iot/wedge/appliance/resources"
 	"github.com/wedge-iot/wedge/rules/engine"
 )
 
@@ -33,15 +33,21 @@ type Publisher interface {
 }
 
 // Register adds the connector action types to the engine's registry; call it before the
-// rules are loaded.
-func Register(reg *engine.Registry, ob *outbox.Outbox, local Publisher) error {
+// rules are loaded. An action whose params name a "$resource" binds to that resource of res
+// (nil: "$resource" is refused); its params then carry only the action's own part (templates).
+func Register(reg *engine.Registry, ob *outbox.Outbox, local Publisher, res *resources.Manager) error {
 	types := []engine.ActionType{
 		{Name: "webhook", Aliases: []string{"data_to_webserver", "web_hook"}, Title: "Webhook",
 			Description: "HTTP(S) request per record: url, method, headers and body templates; retried on 5xx and timeouts, not on 4xx",
 			For:         []string{"$any"}, Mode: "async", Params: map[string]engine.Param{
-				"url": {Type: "string", Required: true, Description: "URL template"}, "method": {Type: "string", Default: "POST", Description: "HTTP method"},
+				"$resource": {Type: "string", Description: "a webhook resource's id: its URL, method and headers, shared; then path is appended to its URL"},
+				"path":      {Type: "string", Description: "with $resource: a path template appended to the resource's URL"},
+				"url":       {Type: "string", Required: true, Description: "URL template (not with $resource)"}, "method": {Type: "string", Default: "POST", Description: "HTTP method"},
 				"headers": {Type: "object", Description: "header templates"}, "body": {Type: "string", Description: "body template (empty: the output as JSON)"}},
 			New: func(p map[string]any, d engine.Deps) (engine.Action, error) {
+				if conn, ok, err := bindResource(res, "webhook", p, d); ok {
+					return build(ob, d, conn, err)
+				}
 				var c webhook.Config
 				if err := decode(p, &c); err != nil {
 					return nil, err
@@ -52,17 +58,17 @@ func Register(reg *engine.Registry, ob *outbox.Outbox, local Publisher) error {
 		{Name: "kafka", Aliases: []string{"data_to_kafka"}, Title: "Kafka",
 			Description: "produce to a Kafka topic (segmentio/kafka-go): servers, topic, key and value templates, partitioner, acks, compression",
 			For:         []string{"$any"}, Mode: "async", Params: map[string]engine.Param{
-				"servers": {Type: "string", Required: true, Description: "host:port list, comma separated"}, "topic": {Type: "string", Required: true, Description: "topic"},
+				"$resource": {Type: "string", Description: "a kafka resource's id: its writer (servers, partitioner, acks, compression, ssl, sasl) is shared"},
+				"servers":   {Type: "string", Required: true, Description: "host:port list, comma separated (not with $resource)"}, "topic": {Type: "string", Required: true, Description: "topic"},
 				"key": {Type: "string", Description: "key template"}, "value": {Type: "string", Description: "value template (empty: the output as JSON)"},
 				"partitioner": {Type: "string", Description: "hash, round_robin, …"}, "required_acks": {Type: "string", Description: "all, one, none"},
 				"compression": {Type: "string", Description: "none, gzip, snappy, lz4, zstd"}},
 			New: func(p map[string]any, d engine.Deps) (engine.Action, error) {
-				if s, ok := p["servers"].(string); ok {
-					p = clone(p)
-					p["servers"] = strings.Split(s, ",")
+				if conn, ok, err := bindResource(res, "kafka", p, d); ok {
+					return build(ob, d, conn, err)
 				}
-				var c kafka.Config
-				if err := decode(p, &c); err != nil {
+				c, err := kafkaConfig(p)
+				if err != nil {
 					return nil, err
 				}
 				conn, err := kafka.New(c)
@@ -71,12 +77,16 @@ func Register(reg *engine.Registry, ob *outbox.Outbox, local Publisher) error {
 		{Name: "mqtt_bridge", Aliases: []string{"data_to_mqtt_broker"}, Title: "MQTT bridge",
 			Description: "forward to an upstream MQTT broker (QoS 1, persistent session): server, topic and payload templates; subscriptions bring upstream topics here",
 			For:         []string{"$any"}, Mode: "async", Params: map[string]engine.Param{
-				"server": {Type: "string", Required: true, Description: "host:port"}, "topic": {Type: "string", Required: true, Description: "topic template"},
+				"$resource": {Type: "string", Description: "an mqtt_bridge resource's id: its upstream session is shared"},
+				"server":    {Type: "string", Required: true, Description: "host:port (not with $resource)"}, "topic": {Type: "string", Required: true, Description: "topic template"},
 				"payload_tmpl": {Type: "string", Description: "payload template (empty: the output as JSON)"}, "qos": {Type: "number", Default: 1, Description: "QoS"},
 				"retain": {Type: "boolean", Description: "retain flag"}, "clientid": {Type: "string", Description: "client id"},
 				"username": {Type: "string", Description: "user"}, "password": {Type: "string", Description: "password"},
 				"subscriptions": {Type: "array", Description: "[{topic, qos, local_topic}] upstream → local"}},
 			New: func(p map[string]any, d engine.Deps) (engine.Action, error) {
+				if conn, ok, err := bindResource(res, "mqtt_bridge", p, d); ok {
+					return build(ob, d, conn, err)
+				}
 				var c mqttbridge.Config
 				if err := decode(p, &c); err != nil {
 					return nil, err

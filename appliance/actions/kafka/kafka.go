@@ -46,8 +46,10 @@ type Config struct {
 	RequiredAcks string `json:"required_acks"`
 	// Compression: "none" (default), "gzip", "snappy", "lz4", "zstd".
 	Compression string `json:"compression"`
-	// TLS enables TLS to the brokers (nil: plaintext).
+	// TLS enables TLS to the brokers (nil: plaintext, or what SSL says).
 	TLS *tls.Config `json:"-"`
+	// SSL is the "ssl" param (CA, client certificate, verify), used when TLS is nil.
+	SSL *actions.SSL `json:"ssl,omitempty"`
 	// SASL enables SASL authentication (nil: none).
 	SASL *SASL `json:"sasl,omitempty"`
 	// BatchTimeout is how long the writer waits to fill a produce request
@@ -57,6 +59,11 @@ type Config struct {
 	WriteTimeout time.Duration `json:"-"`
 	// AllowAutoTopicCreation lets the broker create a missing topic.
 	AllowAutoTopicCreation bool `json:"-"`
+	// Writer, when set, is shared (a resource's connection, from NewWriter):
+	// the connector produces through it, naming the topic per message, and
+	// Close leaves it open. Servers, Partitioner, RequiredAcks, Compression,
+	// TLS, SSL and SASL are then the writer's.
+	Writer *kgo.Writer `json:"-"`
 }
 
 // Connector produces records to Kafka with a kafka-go Writer.
@@ -65,6 +72,8 @@ type Connector struct {
 	topic *actions.Template
 	key   *actions.Template
 	value *actions.Template
+	// shared: w belongs to a resource (Close leaves it open).
+	shared bool
 
 	mu      sync.Mutex
 	lastErr string
@@ -76,11 +85,35 @@ const RecordIDHeader = "wedge-record-id"
 
 // New checks cfg and returns a Connector. It does not contact the brokers.
 func New(cfg Config) (*Connector, error) {
-	if len(cfg.Servers) == 0 {
-		return nil, errors.New("kafka: servers is required")
-	}
 	if cfg.Topic == "" {
 		return nil, errors.New("kafka: topic is required")
+	}
+	c := &Connector{
+		topic:  actions.ParseTemplate(cfg.Topic),
+		key:    actions.ParseTemplate(cfg.Key),
+		value:  actions.ParseTemplate(cfg.Value),
+		w:      cfg.Writer,
+		shared: cfg.Writer != nil,
+	}
+	if c.w == nil {
+		var err error
+		if c.w, err = NewWriter(cfg); err != nil {
+			return nil, err
+		}
+		if !c.topic.HasPlaceholders() {
+			c.w.Topic = cfg.Topic
+		}
+	}
+	return c, nil
+}
+
+// NewWriter checks cfg's connection settings (servers, partitioner, acks,
+// compression, TLS or SSL, SASL, timeouts) and returns the kafka-go Writer a
+// connector produces with, with no topic of its own (each message names it).
+// It does not contact the brokers.
+func NewWriter(cfg Config) (*kgo.Writer, error) {
+	if len(cfg.Servers) == 0 {
+		return nil, errors.New("kafka: servers is required")
 	}
 	bal, err := balancer(cfg.Partitioner)
 	if err != nil {
@@ -100,18 +133,19 @@ func New(cfg Config) (*Connector, error) {
 			return nil, err
 		}
 	}
+	tc := cfg.TLS
+	if tc == nil {
+		if tc, err = cfg.SSL.Config(); err != nil {
+			return nil, fmt.Errorf("kafka: %w", err)
+		}
+	}
 	if cfg.BatchTimeout <= 0 {
 		cfg.BatchTimeout = 2 * time.Millisecond
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
-	c := &Connector{
-		topic: actions.ParseTemplate(cfg.Topic),
-		key:   actions.ParseTemplate(cfg.Key),
-		value: actions.ParseTemplate(cfg.Value),
-	}
-	c.w = &kgo.Writer{
+	return &kgo.Writer{
 		Addr:                   kgo.TCP(cfg.Servers...),
 		Balancer:               bal,
 		RequiredAcks:           acks,
@@ -125,17 +159,13 @@ func New(cfg Config) (*Connector, error) {
 		WriteBackoffMax:        100 * time.Millisecond,
 		AllowAutoTopicCreation: cfg.AllowAutoTopicCreation,
 		Transport: &kgo.Transport{
-			TLS:         cfg.TLS,
+			TLS:         tc,
 			SASL:        mech,
 			DialTimeout: 5 * time.Second,
 			ClientID:    "wedge",
 			MetadataTTL: 30 * time.Second,
 		},
-	}
-	if !c.topic.HasPlaceholders() {
-		c.w.Topic = cfg.Topic
-	}
-	return c, nil
+	}, nil
 }
 
 func balancer(name string) (kgo.Balancer, error) {
@@ -354,7 +384,12 @@ func (c *Connector) Health() (bool, string) {
 	return true, detail
 }
 
-// Close flushes and closes the writer.
-func (c *Connector) Close() error { return c.w.Close() }
+// Close flushes and closes the writer (not a shared one).
+func (c *Connector) Close() error {
+	if c.shared {
+		return nil
+	}
+	return c.w.Close()
+}
 
 var _ actions.Connector = (*Connector)(nil)

@@ -49,8 +49,10 @@ type Config struct {
 	ClientID string `json:"clientid"`
 	Username string `json:"username"`
 	Password string `json:"password"`
-	// TLS enables TLS (the "ssl" param); nil: plain TCP.
+	// TLS enables TLS; nil: plain TCP, or what SSL says.
 	TLS *tls.Config `json:"-"`
+	// SSL is the "ssl" param (CA, client certificate, verify), used when TLS is nil.
+	SSL *actions.SSL `json:"ssl,omitempty"`
 	// Subscriptions: upstream → local, delivered to OnMessage.
 	Subscriptions []Subscription `json:"subscriptions"`
 	// OnMessage receives upstream messages (the wiring publishes them on the
@@ -73,6 +75,10 @@ type Connector struct {
 	local   []*actions.Template
 	client  mqtt.Client
 
+	// session is the Connector that owns the client when this one is bound
+	// to a shared session (NewSession, Bind); nil when it owns its own.
+	session *Connector
+
 	mu      sync.Mutex
 	lastErr string
 	closed  bool
@@ -85,18 +91,65 @@ var ErrNotConnected = errors.New("mqttbridge: upstream not connected")
 // New checks cfg and starts connecting in the background: a target that is
 // down is not an error (the outbox keeps the records until it comes).
 func New(cfg Config) (*Connector, error) {
-	if _, _, err := net.SplitHostPort(cfg.Server); err != nil {
-		return nil, fmt.Errorf("mqttbridge: server %q: want host:port", cfg.Server)
-	}
 	if cfg.Topic == "" && len(cfg.Subscriptions) == 0 {
 		return nil, errors.New("mqttbridge: topic is required")
 	}
-	if strings.ContainsAny(cfg.Topic, "+#") {
-		return nil, fmt.Errorf("mqttbridge: topic %q: wildcards cannot be published to", cfg.Topic)
+	return open(cfg)
+}
+
+// NewSession opens a shared upstream session (an mqtt_bridge resource): its
+// subscriptions bring upstream topics here, and Bind makes the connectors
+// that forward through it. Topic may be empty.
+func NewSession(cfg Config) (*Connector, error) { return open(cfg) }
+
+// Bind returns a connector that publishes through c's session with its own
+// topic and payload templates, QoS and retain flag (cfg's other fields are
+// c's). Closing it leaves the session open; Health is the session's.
+func (c *Connector) Bind(cfg Config) (*Connector, error) {
+	if cfg.Topic == "" {
+		return nil, errors.New("mqttbridge: topic is required")
 	}
-	qos := byte(1)
-	if cfg.QoS != nil {
-		qos = min(*cfg.QoS, 1)
+	if err := checkTopic(cfg.Topic); err != nil {
+		return nil, err
+	}
+	root := c
+	if c.session != nil {
+		root = c.session
+	}
+	bc := root.cfg
+	bc.Topic, bc.PayloadTmpl, bc.QoS, bc.Retain = cfg.Topic, cfg.PayloadTmpl, cfg.QoS, cfg.Retain
+	return &Connector{cfg: bc, topic: actions.ParseTemplate(cfg.Topic), payload: actions.ParseTemplate(cfg.PayloadTmpl),
+		qos: qosOf(cfg.QoS), client: root.client, session: root}, nil
+}
+
+func checkTopic(t string) error {
+	if strings.ContainsAny(t, "+#") {
+		return fmt.Errorf("mqttbridge: topic %q: wildcards cannot be published to", t)
+	}
+	return nil
+}
+
+func qosOf(q *byte) byte {
+	if q == nil {
+		return 1
+	}
+	return min(*q, 1)
+}
+
+func open(cfg Config) (*Connector, error) {
+	if _, _, err := net.SplitHostPort(cfg.Server); err != nil {
+		return nil, fmt.Errorf("mqttbridge: server %q: want host:port", cfg.Server)
+	}
+	if err := checkTopic(cfg.Topic); err != nil {
+		return nil, err
+	}
+	qos := qosOf(cfg.QoS)
+	if cfg.TLS == nil {
+		tc, err := cfg.SSL.Config()
+		if err != nil {
+			return nil, fmt.Errorf("mqttbridge: %w", err)
+		}
+		cfg.TLS = tc
 	}
 	for _, s := range cfg.Subscriptions {
 		if s.Topic == "" || s.QoS > 2 {
@@ -228,6 +281,10 @@ func (c *Connector) Deliver(ctx context.Context, recs []actions.Record) actions.
 }
 
 func (c *Connector) setErr(err error) {
+	if c.session != nil {
+		c.session.setErr(err)
+		return
+	}
 	c.mu.Lock()
 	if err == nil {
 		c.lastErr = ""
@@ -239,6 +296,9 @@ func (c *Connector) setErr(err error) {
 
 // Health reports whether the upstream connection is open.
 func (c *Connector) Health() (bool, string) {
+	if c.session != nil {
+		return c.session.Health()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.client.IsConnectionOpen() {
@@ -247,8 +307,12 @@ func (c *Connector) Health() (bool, string) {
 	return false, "not connected to " + c.cfg.Server + ": " + c.lastErr
 }
 
-// Close disconnects (the upstream keeps the session for the next start).
+// Close disconnects (the upstream keeps the session for the next start); a
+// bound connector's Close leaves the shared session open.
 func (c *Connector) Close() error {
+	if c.session != nil {
+		return nil
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -261,3 +325,46 @@ func (c *Connector) Close() error {
 }
 
 var _ actions.Connector = (*Connector)(nil)
+
+// Probe connects to cfg's upstream once with a clean session and a client id
+// of its own (so that a live session with cfg.ClientID is not taken over),
+// and disconnects: the connection test of a resource before it is created.
+func Probe(ctx context.Context, cfg Config) error {
+	if _, _, err := net.SplitHostPort(cfg.Server); err != nil {
+		return fmt.Errorf("mqttbridge: server %q: want host:port", cfg.Server)
+	}
+	if cfg.TLS == nil {
+		tc, err := cfg.SSL.Config()
+		if err != nil {
+			return fmt.Errorf("mqttbridge: %w", err)
+		}
+		cfg.TLS = tc
+	}
+	scheme := "tcp://"
+	if cfg.TLS != nil {
+		scheme = "ssl://"
+	}
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	opts := mqtt.NewClientOptions().AddBroker(scheme + cfg.Server).
+		SetClientID(fmt.Sprintf("wedge-probe-%d", time.Now().UnixNano())).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(timeout)
+	if cfg.Username != "" {
+		opts.SetUsername(cfg.Username).SetPassword(cfg.Password)
+	}
+	if cfg.TLS != nil {
+		opts.SetTLSConfig(cfg.TLS)
+	}
+	cl := mqtt.NewClient(opts)
+	tok := cl.Connect()
+	if !tok.WaitTimeout(timeout) {
+		return fmt.Errorf("mqttbridge: %s: no CONNACK within %v", cfg.Server, timeout)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("mqttbridge: %s: %w", cfg.Server, err)
+	}
+	cl.Disconnect(100)
+	return nil
+}

@@ -29,8 +29,14 @@ type Config struct {
 	Body string `json:"body"`
 	// Timeout bounds one request (default 5s). A timeout is transient.
 	Timeout time.Duration `json:"-"`
-	// TLS configures HTTPS (nil: system roots).
+	// TLS configures HTTPS (nil: system roots, or what SSL says).
 	TLS *tls.Config `json:"-"`
+	// SSL is the "ssl" param (CA, client certificate, verify), used when TLS is nil.
+	SSL *actions.SSL `json:"ssl,omitempty"`
+	// Client, when set, is shared (a resource's connection pool): the
+	// connector uses it as is (Timeout, TLS and SSL are the client's business)
+	// and Close leaves it open.
+	Client *http.Client `json:"-"`
 }
 
 // Connector posts one HTTP request per record, in order.
@@ -40,6 +46,7 @@ type Connector struct {
 	body    *actions.Template
 	headers map[string]*actions.Template
 	client  *http.Client
+	shared  bool
 
 	mu      sync.Mutex
 	lastErr string
@@ -67,27 +74,48 @@ func New(cfg Config) (*Connector, error) {
 	default:
 		return nil, fmt.Errorf("webhook: method %q: must be GET, POST, PUT, PATCH or DELETE", cfg.Method)
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Second
-	}
 	c := &Connector{
 		cfg:     cfg,
 		url:     actions.ParseTemplate(cfg.URL),
 		body:    actions.ParseTemplate(cfg.Body),
 		headers: make(map[string]*actions.Template, len(cfg.Headers)),
-		client: &http.Client{
-			Timeout: cfg.Timeout,
-			Transport: &http.Transport{
-				TLSClientConfig:     cfg.TLS,
-				MaxIdleConnsPerHost: 4,
-				IdleConnTimeout:     90 * time.Second,
-			},
-		},
+		client:  cfg.Client,
+		shared:  cfg.Client != nil,
+	}
+	if c.client == nil {
+		var err error
+		if c.client, err = NewClient(cfg); err != nil {
+			return nil, err
+		}
 	}
 	for k, v := range cfg.Headers {
 		c.headers[k] = actions.ParseTemplate(v)
 	}
 	return c, nil
+}
+
+// NewClient makes the HTTP client a connector (or a webhook resource, for
+// the connectors bound to it) sends with: cfg's Timeout (default 5s) and TLS
+// (or SSL).
+func NewClient(cfg Config) (*http.Client, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	tc := cfg.TLS
+	if tc == nil {
+		var err error
+		if tc, err = cfg.SSL.Config(); err != nil {
+			return nil, fmt.Errorf("webhook: %w", err)
+		}
+	}
+	return &http.Client{
+		Timeout: cfg.Timeout,
+		Transport: &http.Transport{
+			TLSClientConfig:     tc,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}, nil
 }
 
 // Deliver sends one request per record, stopping at the first transient
@@ -185,9 +213,11 @@ func (c *Connector) Health() (bool, string) {
 	return true, "last delivery succeeded"
 }
 
-// Close closes idle connections.
+// Close closes idle connections (not those of a shared client).
 func (c *Connector) Close() error {
-	c.client.CloseIdleConnections()
+	if !c.shared {
+		c.client.CloseIdleConnections()
+	}
 	return nil
 }
 
