@@ -15,7 +15,9 @@ package ruleactions
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/wedge-iot/wedge/appliance/actions"
@@ -196,23 +198,52 @@ func (a *action) Run(ctx context.Context, env *engine.Env) error {
 		}
 		return nil
 	}
-	// The outcome callback may run before Defer returned: it waits for done.
-	ready := make(chan struct{})
+	// The outcome callback may run before Defer returned, even inside EnqueueNotify (a record
+	// refused at a bound or on a full disk): then it leaves the outcome for Run to report.
+	var mu sync.Mutex
 	var done func(error)
+	var early error
+	var settled bool
 	p := a.ob.EnqueueNotify(a.q, data, func(o outbox.Outcome, err error) {
-		<-ready
 		if o == outbox.Delivered {
-			done(nil)
-			return
-		}
-		if err == nil {
+			err = nil
+		} else if err == nil {
 			err = fmt.Errorf("outbox: %s", o)
 		}
-		done(err)
+		mu.Lock()
+		d := done
+		if d == nil {
+			early, settled = err, true
+		}
+		mu.Unlock()
+		if d != nil {
+			d(err)
+		}
 	})
-	done = env.Defer(p)
-	close(ready)
+	d := env.Defer(policyHold{p})
+	mu.Lock()
+	done = d
+	report := settled
+	mu.Unlock()
+	if report {
+		d(early)
+	}
 	return nil
+}
+
+// policyHold holds the publisher's acknowledgement until the record is durable. A record the
+// queue's policy dropped (a bound or a full disk: drop_new, drop_oldest, block after its timeout)
+// does not refuse the publish: the drop is the policy the operator chose, counted in the queue's
+// dropped and the action's failed. Any other failure (the outbox closing, an I/O error) refuses
+// it, so the client publishes again and nothing acknowledged is lost.
+type policyHold struct{ p *outbox.Pending }
+
+func (h policyHold) Wait(ctx context.Context) error {
+	err := h.p.Wait(ctx)
+	if errors.Is(err, outbox.ErrFull) || errors.Is(err, outbox.ErrDiskFull) || errors.Is(err, outbox.ErrTooLarge) {
+		return nil
+	}
+	return err
 }
 
 // Close releases the connector; a deleted rule's queue is unregistered (records stay on disk).

@@ -19,6 +19,8 @@ type webhookTarget struct {
 	mu   sync.Mutex
 	got  []string
 	seen map[string]bool
+	// bad, when not empty, is a body the target rejects for good (400).
+	bad string
 }
 
 func newTarget(t *testing.T) *webhookTarget {
@@ -27,6 +29,10 @@ func newTarget(t *testing.T) *webhookTarget {
 		b, _ := io.ReadAll(r.Body)
 		if !w.up.Load() {
 			rw.WriteHeader(503)
+			return
+		}
+		if w.bad != "" && string(b) == w.bad {
+			rw.WriteHeader(400)
 			return
 		}
 		w.mu.Lock()
@@ -48,7 +54,7 @@ func (w *webhookTarget) received() []string {
 
 func (w *webhookTarget) waitFor(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if g := w.received(); len(g) >= n {
 			return g
