@@ -40,6 +40,12 @@ if [ "${BENCH_PACKAGES:-1}" != 0 ]; then
 	WEDGE_LWM2M_RSS=1 go test ./appliance/lwm2m -run '^TestRSSWith1000Devices$' -count 1 -v | grep -E 'RSS|ok|FAIL'
 	log "outbox: group commit vs one transaction per record"
 	go test ./appliance/outbox -run '^$' -bench . -count 3
-	log "rules: evaluator vs hand-written Go"
+	log "rules: evaluator vs hand-written Go, compiled Wasm"
 	go test ./rules -run '^$' -bench . -count 3
+	log "rules engine in the broker: 0/10/100 rules, filter + republish"
+	go test ./rules/engine -run '^$' -bench . -benchtime 1x
+	log "kafka: end-to-end throughput with batching on vs off"
+	go test ./appliance/actions/kafka -run '^$' -bench . -count 3
+	log "outbox: publish latency with a durable async action vs none (through the binary)"
+	go test ./testbed/e2e -run '^$' -bench PublishLatency -benchtime 1x
 fi

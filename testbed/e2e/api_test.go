@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-func (d *daemon) call(t *testing.T, method, path, body string) (int, map[string]any) {
+func (d *daemon) call(t testing.TB, method, path, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://"+d.api+path, strings.NewReader(body))
 	req.SetBasicAuth("admin", adminPassword)

@@ -27,7 +27,7 @@ var fastRetry = []string{"WEDGE_OUTBOX_RETRY_MAX=500ms"}
 
 // webhookRule creates rule id: the payload's n (and pad) to tg through an async webhook action
 // whose body is n; extra is merged into the action (e.g. a batch).
-func webhookRule(t *testing.T, d *daemon, id string, tg *webhookTarget, extra string) {
+func webhookRule(t testing.TB, d *daemon, id string, tg *webhookTarget, extra string) {
 	t.Helper()
 	code, m := d.call(t, "POST", "/api/v4/rules", fmt.Sprintf(`{"id":%q,"rawsql":"SELECT payload.n AS n, payload.pad AS pad FROM \"f/%s\"",
 		"actions":[{"name":"webhook","params":{"url":%q,"body":"${n}"}%s}]}`, id, id, tg.srv.URL, extra))
@@ -37,7 +37,7 @@ func webhookRule(t *testing.T, d *daemon, id string, tg *webhookTarget, extra st
 }
 
 // pipe connects a pipelining QoS 1 publisher.
-func pipe(t *testing.T, d *daemon, id string) *client.Pipe {
+func pipe(t testing.TB, d *daemon, id string) *client.Pipe {
 	t.Helper()
 	p, err := client.DialPipe(context.Background(), client.PipeOptions{RawOptions: client.RawOptions{Addr: d.mqtt, ClientID: id}, Window: 256})
 	if err != nil {

@@ -23,7 +23,7 @@ type webhookTarget struct {
 	bad string
 }
 
-func newTarget(t *testing.T) *webhookTarget {
+func newTarget(t testing.TB) *webhookTarget {
 	w := &webhookTarget{seen: map[string]bool{}}
 	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)

@@ -24,7 +24,7 @@ var (
 )
 
 // wedgeBin builds the daemon once per test run.
-func wedgeBin(t *testing.T) string {
+func wedgeBin(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "wedge-e2e-bin")
@@ -48,7 +48,7 @@ func wedgeBin(t *testing.T) string {
 	return binPath
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,7 +60,7 @@ func freePort(t *testing.T) string {
 
 // daemon is one running wedge process.
 type daemon struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	mqtt    string
 	ws      string
@@ -88,7 +88,7 @@ type startOpt struct {
 }
 
 // start runs wedge on free loopback ports and waits for /healthz.
-func start(t *testing.T, o startOpt) *daemon {
+func start(t testing.TB, o startOpt) *daemon {
 	t.Helper()
 	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
@@ -305,7 +305,7 @@ func (m *mqttConn) disconnect() { m.write(0xE0, nil) }
 const adminPassword = "e2e-admin-pw"
 
 // apiGet calls the REST API as admin and returns the body.
-func (d *daemon) apiGet(t *testing.T, path string) string {
+func (d *daemon) apiGet(t testing.TB, path string) string {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+d.api+path, nil)
 	req.SetBasicAuth("admin", adminPassword)
