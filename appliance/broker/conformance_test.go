@@ -37,7 +37,9 @@ func TestRetained_MQTT_3_3_1_5_and_3_3_1_6(t *testing.T) {
 		sub2 := dialRaw(t, addr, ver)
 		sub2.connect("sub2", true)
 		sub2.subscribe("r/#", 1)
-		if pk, err := sub2.recv(300 * time.Millisecond); err == nil {
+		// (mochi routes after the PUBACK, so the removal itself may still reach sub2 as a live,
+		// non-retained message: only a retained one is wrong.)
+		if pk, err := sub2.recv(300 * time.Millisecond); err == nil && (pk.FixedHeader.Retain || len(pk.Payload) > 0) {
 			t.Fatalf("v%d: retained message not removed: %+v", ver, pk)
 		}
 	}
@@ -323,8 +325,8 @@ func TestKeepalive_MQTT_3_1_2_24(t *testing.T) {
 	// A PINGREQ keeps it open.
 	c2 := dialRaw(t, b.Addr("tcp"), 4)
 	c2.connect("ka2", true, func(pk *packets.Packet) { pk.Connect.Keepalive = 1 })
-	for i := 0; i < 4; i++ {
-		time.Sleep(500 * time.Millisecond)
+	for i := 0; i < 8; i++ {
+		time.Sleep(250 * time.Millisecond)
 		c2.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}})
 		c2.expect(packets.Pingresp)
 	}

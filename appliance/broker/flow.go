@@ -45,6 +45,11 @@ type flowState struct {
 	running bool     // the connection's sender goroutine is live
 	wake    chan struct{}
 	out     []packets.Packet // the sender's batch, reused between rounds
+	// acked is the message an acknowledgement being processed completes (OnPacketRead saves it
+	// while events are listened to, OnQosComplete reports it: mochi's PUBACK carries neither
+	// topic nor publisher). Both run on the connection's read goroutine, one after the other.
+	acked packets.Packet
+	qos2  map[uint16]packets.Packet // QoS 2 messages between PUBREC and PUBCOMP, for the same
 }
 
 // senderIdle is how long a connection's sender goroutine waits for work before it ends (an
@@ -144,12 +149,46 @@ func (h *hooks) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 		st.credit++
 		st.mu.Unlock()
 		if h.listening() {
-			h.emit(Event{Type: EventMessageAcked, Client: h.clientInfo(cl), Topic: pk.TopicName})
+			st.mu.Lock()
+			orig := st.acked
+			st.acked = packets.Packet{}
+			st.mu.Unlock()
+			ev := Event{Type: EventMessageAcked, Client: h.clientInfo(cl), Topic: pk.TopicName}
+			if orig.PacketID == pk.PacketID && orig.FixedHeader.Type == packets.Publish {
+				ev.Topic, ev.QoS, ev.Payload, ev.From = orig.TopicName, orig.FixedHeader.Qos, orig.Payload, orig.Origin
+			}
+			h.emit(ev)
 		}
 	case pk.FixedHeader.Type == packets.Pubrel:
 		cl.State.Inflight.DecreaseSendQuota()
 	}
 	h.unfull(cl)
+}
+
+// OnPacketRead saves, while events are listened to, the message a PUBACK or PUBCOMP completes,
+// for OnQosComplete's message_acked event (mochi deletes it from the inflight store first).
+func (h *hooks) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	t := pk.FixedHeader.Type
+	if (t != packets.Puback && t != packets.Pubrec && t != packets.Pubcomp) || !h.listening() {
+		return pk, nil
+	}
+	orig, ok := cl.State.Inflight.Get(pk.PacketID)
+	st := h.flow(cl)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	switch {
+	case t == packets.Pubrec && ok && orig.FixedHeader.Type == packets.Publish:
+		if st.qos2 == nil {
+			st.qos2 = make(map[uint16]packets.Packet)
+		}
+		st.qos2[pk.PacketID] = orig
+	case t == packets.Pubcomp:
+		st.acked = st.qos2[pk.PacketID]
+		delete(st.qos2, pk.PacketID)
+	case ok:
+		st.acked = orig
+	}
+	return pk, nil
 }
 
 // OnPacketProcessed wakes the sender after mochi handled an acknowledgement.

@@ -99,7 +99,7 @@ type Event struct {
 	Topic          string // subscribe/unsubscribe filter or message topic
 	QoS            byte
 	Payload        []byte
-	From           string // the publishing client of a delivered or dropped message
+	From           string // the publishing client of a delivered, acked or dropped message
 	Keepalive      uint16
 	CleanStart     bool
 	ExpiryInterval uint32
@@ -158,7 +158,7 @@ func (h *hooks) Provides(b byte) bool {
 		return true
 	case mqtt.OnPublish:
 		return h.interceptors.Load() != nil || h.fullCount.Load() > 0
-	case mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketSent:
+	case mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketSent, mqtt.OnPacketRead:
 		return h.listeners.Load() != nil
 	}
 	return false

@@ -52,6 +52,55 @@ func TestEvents(t *testing.T) {
 	if e.Client.ClientID != "ev" || e.Client.PeerHost != "127.0.0.1" || e.Client.ProtoVer != 5 {
 		t.Fatalf("client info %+v", e.Client)
 	}
+	// message_acked names the message it completes: topic, QoS, payload and publisher.
+	if a := rec.events[3]; a.Topic != "ev/x" || a.QoS != 1 || string(a.Payload) != "hi" || a.From != "ev" {
+		t.Fatalf("message_acked %+v", a)
+	}
+}
+
+// TestAckedEventQoS2: a QoS 2 delivery's message_acked (at PUBCOMP) names the message too.
+func TestAckedEventQoS2(t *testing.T) {
+	b := testBroker(t, nil)
+	rec := &recorder{}
+	b.AddListener(rec)
+	sub := dialRaw(t, b.Addr("tcp"), 5)
+	sub.connect("q2-sub", true)
+	sub.subscribe("q2/#", 2)
+	pub := dialRaw(t, b.Addr("tcp"), 4)
+	pub.connect("q2-pub", true)
+	pub.publish("q2/x", "exactly once", 1, false)
+	pub.expect(packets.Puback)
+	m := sub.expect(packets.Publish)
+	if m.FixedHeader.Qos != 1 {
+		t.Fatalf("qos %d", m.FixedHeader.Qos)
+	}
+	sub.puback(m.PacketID)
+	pub.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, TopicName: "q2/y", PacketID: 7, Payload: []byte("two")})
+	pub.expect(packets.Pubrec)
+	pub.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: 7})
+	pub.expect(packets.Pubcomp)
+	m = sub.expect(packets.Publish)
+	sub.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: m.PacketID})
+	sub.expect(packets.Pubrel)
+	sub.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: m.PacketID})
+	var acked []Event
+	waitFor(t, func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		acked = acked[:0]
+		for _, e := range rec.events {
+			if e.Type == EventMessageAcked {
+				acked = append(acked, e)
+			}
+		}
+		return len(acked) == 2
+	}, "two message_acked events")
+	if a := acked[0]; a.Topic != "q2/x" || a.QoS != 1 || a.From != "q2-pub" || a.Client.ClientID != "q2-sub" {
+		t.Fatalf("QoS 1 acked %+v", a)
+	}
+	if a := acked[1]; a.Topic != "q2/y" || a.QoS != 2 || string(a.Payload) != "two" || a.From != "q2-pub" {
+		t.Fatalf("QoS 2 acked %+v", a)
+	}
 }
 
 type holdFunc func(ctx context.Context) error
