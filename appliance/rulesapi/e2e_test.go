@@ -77,7 +77,7 @@ func TestEventsEndToEnd(t *testing.T) {
 		"client_connected":     "client.connected|actor|undefined|undefined|undefined",
 		"session_subscribed":   "session.subscribed|actor|d/x|undefined|1",
 		"message_delivered":    "message.delivered|actor|d/x|undefined|1",
-		"message_acked":        "message.acked|actor|undefined|undefined|0", // the broker's acked event has no topic (yet)
+		"message_acked":        "message.acked|actor|d/x|undefined|1",
 		"session_unsubscribed": "session.unsubscribed|actor|d/x|undefined|0",
 	}
 	for k, w := range want {
