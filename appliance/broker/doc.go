@@ -7,7 +7,10 @@
 //   - publish interception (Interceptor): rules see every message on the publisher's
 //     goroutine before it is routed, and may return a Hold that delays a QoS 1/2 publish's
 //     acknowledgement until durable work (an outbox enqueue) has committed — only that
-//     publisher waits, other clients are not stalled;
+//     publisher waits, other clients are not stalled, and the publisher itself goes on
+//     publishing: held QoS 0/1 messages queue per connection and are acknowledged and routed
+//     in arrival order as their Holds finish (ingress.go), so one connection's messages share
+//     group commits instead of paying one commit each;
 //   - client and session events (Listener) for the rule engine's $events topics;
 //   - outbound flow control that honours the client's receive maximum and wedge's
 //     max_inflight, and queues the rest per session, bounded (max_queued_messages);

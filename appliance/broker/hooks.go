@@ -138,9 +138,11 @@ type hooks struct {
 	connectedAt  sync.Map // client id → time.Time
 	full         sync.Map // client id → *mqtt.Client whose queue is at max_queued_messages
 	fullCount    atomic.Int64
-	queueDrops   sync.Map // client id → *atomic.Int64: QoS 1/2 messages dropped at a full queue
-	flows        sync.Map // *mqtt.Client → *flowState
-	credited     sync.Map // *flowState with credit > 0
+	queueDrops   sync.Map     // client id → *atomic.Int64: QoS 1/2 messages dropped at a full queue
+	flows        sync.Map     // *mqtt.Client → *flowState
+	ingress      sync.Map     // *mqtt.Client → *ingressState
+	ingressCount atomic.Int64 // ingress workers running (OnPublish stays on while any is)
+	credited     sync.Map     // *flowState with credit > 0
 	msgID        atomic.Uint64
 }
 
@@ -157,7 +159,7 @@ func (h *hooks) Provides(b byte) bool {
 		mqtt.OnQosPublish, mqtt.OnQosDropped, mqtt.OnPacketProcessed:
 		return true
 	case mqtt.OnPublish:
-		return h.interceptors.Load() != nil || h.fullCount.Load() > 0
+		return h.interceptors.Load() != nil || h.fullCount.Load() > 0 || h.ingressCount.Load() > 0
 	case mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketSent, mqtt.OnPacketRead:
 		return h.listeners.Load() != nil
 	}
@@ -326,6 +328,7 @@ func (h *hooks) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	if v, ok := h.flows.LoadAndDelete(cl); ok {
 		h.credited.Delete(v)
 	}
+	h.ingressClosed(cl)
 	if expire {
 		h.forget(cl.ID)
 	}
@@ -353,41 +356,60 @@ func isMalformed(err error) bool {
 	return false
 }
 
-// OnPublish runs the interceptors. A Hold is waited for here, on the publisher's goroutine,
-// before mochi acknowledges the publish: only this publisher waits.
+// OnPublish runs the interceptors. A QoS 0/1 message with Holds goes to the connection's ingress
+// pipeline (ingress.go): its acknowledgement and routing wait for the Holds while the connection
+// goes on reading. A QoS 2 message's Holds are waited for here, on the publisher's goroutine.
+// Either way only this publisher waits.
 func (h *hooks) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	ist := h.ingressOf(cl)
+	if ist.passThrough(pk) {
+		return pk, nil // a queued message handed back by the ingress worker
+	}
 	if pk.FixedHeader.Qos > 0 && h.fullCount.Load() > 0 {
 		h.holdForFullQueues(cl, pk.TopicName)
 	}
-	ics := h.interceptors.Load()
-	if ics == nil {
-		return pk, nil
-	}
-	m := &Message{
-		ID:       h.msgID.Add(1),
-		Client:   h.clientInfo(cl),
-		Topic:    pk.TopicName,
-		Payload:  pk.Payload,
-		QoS:      pk.FixedHeader.Qos,
-		Retain:   pk.FixedHeader.Retain,
-		Received: time.Now(),
-	}
-	for _, up := range pk.Properties.User {
-		m.Properties = append(m.Properties, Property{up.Key, up.Val})
-	}
 	var holds []Hold
-	for _, ic := range *ics {
-		if hd := ic.OnMessage(m); hd != nil {
-			holds = append(holds, hd)
+	if ics := h.interceptors.Load(); ics != nil {
+		m := &Message{
+			ID:       h.msgID.Add(1),
+			Client:   h.clientInfo(cl),
+			Topic:    pk.TopicName,
+			Payload:  pk.Payload,
+			QoS:      pk.FixedHeader.Qos,
+			Retain:   pk.FixedHeader.Retain,
+			Received: time.Now(),
+		}
+		for _, up := range pk.Properties.User {
+			m.Properties = append(m.Properties, Property{up.Key, up.Val})
+		}
+		for _, ic := range *ics {
+			if hd := ic.OnMessage(m); hd != nil {
+				holds = append(holds, hd)
+			}
 		}
 	}
+	if pk.FixedHeader.Qos == 2 {
+		if len(holds) == 0 && !ist.pending() {
+			return pk, nil
+		}
+		ist.waitDrained()
+		return h.waitHolds(cl, pk, holds)
+	}
+	if len(holds) == 0 && !ist.pending() {
+		return pk, nil
+	}
+	return h.enqueue(cl, pk, holds)
+}
+
+// waitHolds waits for a message's Holds on the publisher's goroutine.
+func (h *hooks) waitHolds(cl *mqtt.Client, pk packets.Packet, holds []Hold) (packets.Packet, error) {
 	for _, hd := range holds {
 		if err := hd.Wait(context.Background()); err != nil {
-			h.b.counters.HoldFailed.Add(1)
-			h.b.log.Warn("publish refused: durable work failed", "client", cl.ID, "topic", pk.TopicName, "error", err)
 			if pk.FixedHeader.Qos == 0 {
 				return pk, nil
 			}
+			h.b.counters.HoldFailed.Add(1)
+			h.b.log.Warn("publish refused: durable work failed", "client", cl.ID, "topic", pk.TopicName, "error", err)
 			if cl.Properties.ProtocolVersion == 5 {
 				return pk, packets.ErrUnspecifiedError
 			}
