@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +62,7 @@ func New(o Options) (*Broker, error) {
 	caps.MaximumPacketSize = c.MaxPacketSize
 	caps.MaximumInflight = c.MaxQueuedMessages
 	caps.ReceiveMaximum = c.ReceiveMaximum
-	caps.MaximumClientWritesPending = c.WriteQueue
+	caps.MaximumClientWritesPending = writeQueue(c.WriteQueue, strconv.IntSize, o.Logger)
 	caps.MaximumSessionExpiryInterval = c.MaxSessionExpiry
 	caps.MaximumMessageExpiryInterval = c.MaxMessageExpiry
 	caps.TopicAliasMaximum = c.TopicAliasMaximum
@@ -90,6 +91,24 @@ func New(o Options) (*Broker, error) {
 		return nil, fmt.Errorf("broker: add hook: %w", err)
 	}
 	return b, nil
+}
+
+// maxWriteQueue32 caps mqtt.write_queue on 32-bit platforms (armv7 boards, typically 1 GB of
+// RAM). mochi makes each connection's outbound queue a channel of write_queue packet pointers
+// when the client connects: every slot is allocated and zeroed then, and scanned by the garbage
+// collector for as long as the connection lives, used or not. At the default 8192 that is 32 KB
+// per connection on 32-bit (10,000 connections: 320 MB); 1024 slots are 4 KB (40 MB) and still
+// absorb a QoS 0 burst of a thousand messages per subscriber.
+const maxWriteQueue32 = 1024
+
+// writeQueue is the outbound queue length to give mochi for the configured one.
+func writeQueue(configured int32, intSize int, log *slog.Logger) int32 {
+	if intSize == 32 && configured > maxWriteQueue32 {
+		log.Warn("mqtt.write_queue lowered on a 32-bit platform: every slot costs memory and garbage-collector work per connection",
+			"configured", configured, "used", maxWriteQueue32)
+		return maxWriteQueue32
+	}
+	return configured
 }
 
 func boolByte(v bool) byte {

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"testing"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -94,4 +96,19 @@ func FuzzFrameReader(f *testing.F) {
 			t.Fatalf("split changes the answer: %d/%d %d/%d", v1, v2, whole.packets, parts.packets)
 		}
 	})
+}
+
+// TestWriteQueue32Bit: on a 32-bit platform the outbound queue is capped (each slot is
+// allocated and scanned per connection); on 64-bit the configured length is used.
+func TestWriteQueue32Bit(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, c := range []struct {
+		configured int32
+		intSize    int
+		want       int32
+	}{{8192, 64, 8192}, {8192, 32, maxWriteQueue32}, {32, 32, 32}, {2048, 64, 2048}} {
+		if got := writeQueue(c.configured, c.intSize, log); got != c.want {
+			t.Errorf("writeQueue(%d, %d bits) = %d, want %d", c.configured, c.intSize, got, c.want)
+		}
+	}
 }
