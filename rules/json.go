@@ -3,7 +3,10 @@ package rules
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -45,8 +48,21 @@ func DecodeColumns(text string) (Columns, error) {
 // at the top level and inside arrays, and map entries whose value is
 // undefined are left out.
 func EncodeJSON(v Value) []byte {
-	return appendJSON(nil, v)
+	p := encodeBufs.Get().(*[]byte)
+	b := appendJSON((*p)[:0], v)
+	out := make([]byte, len(b))
+	copy(out, b)
+	if cap(b) <= 64<<10 {
+		*p = b
+		encodeBufs.Put(p)
+	}
+	return out
 }
+
+// encodeBufs are EncodeJSON's scratch buffers: encoding into a buffer of
+// the right size and copying the result out costs less than growing a new
+// one from nothing.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 func appendJSON(b []byte, v Value) []byte {
 	switch x := v.(type) {
@@ -73,35 +89,174 @@ func appendJSON(b []byte, v Value) []byte {
 		}
 		return append(b, ']')
 	case map[string]Value:
-		b = append(b, '{')
-		first := true
-		for _, k := range sortedKeys(x) {
-			e := x[k]
-			if e == nil {
-				continue
-			}
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = appendJSON(b, e)
-		}
-		return append(b, '}')
+		return appendJSONMap(b, x)
 	case Columns:
 		return appendJSON(b, map[string]Value(x))
 	}
 	return appendJSON(b, Normalize(v))
 }
 
+// maxOrderKeys bounds the size of the maps whose key order keyOrders
+// remembers.
+const maxOrderKeys = 32
+
+// keyOrder is the sorted key list of one map shape, with each key encoded
+// as a JSON string followed by ':'. Never modified once made.
+type keyOrder struct {
+	keys    []string
+	encoded []string
+}
+
+// keyOrders holds, for each map size up to maxOrderKeys, the key order of
+// the last map of that size appendJSONMap sorted. A rule encodes maps of the
+// same shape over and over (its output, the input columns, headers):
+// checking that a map holds exactly these keys (one lookup each) costs less
+// than collecting and sorting them, and gives the same order.
+var keyOrders [maxOrderKeys + 1]atomic.Pointer[keyOrder]
+
+// appendJSONMap encodes a map with its keys in byte order, leaving out the
+// entries whose value is undefined.
+func appendJSONMap(b []byte, m map[string]Value) []byte {
+	n := len(m)
+	if n == 0 {
+		return append(b, "{}"...)
+	}
+	if n == 1 {
+		b = append(b, '{')
+		for k, v := range m {
+			if v != nil {
+				b = appendJSONString(b, k)
+				b = append(b, ':')
+				b = appendJSON(b, v)
+			}
+		}
+		return append(b, '}')
+	}
+	if n <= maxOrderKeys {
+		if ko := keyOrders[n].Load(); ko != nil {
+			if out, ok := appendJSONKnownOrder(b, m, ko); ok {
+				return out
+			}
+		}
+	}
+	keys := make([]string, 0, n)
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if n <= maxOrderKeys {
+		var enc []byte
+		ends := make([]int, n)
+		for i, k := range keys {
+			enc = append(appendJSONString(enc, k), ':')
+			ends[i] = len(enc)
+		}
+		all := string(enc)
+		ko := &keyOrder{keys: keys, encoded: make([]string, n)}
+		for i, start := range ends {
+			if i > 0 {
+				start = ends[i-1]
+			} else {
+				start = 0
+			}
+			ko.encoded[i] = all[start:ends[i]]
+		}
+		keyOrders[n].Store(ko)
+	}
+	b = append(b, '{')
+	first := true
+	for _, k := range keys {
+		v := m[k]
+		if v == nil {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSON(b, v)
+	}
+	return append(b, '}')
+}
+
+// appendJSONKnownOrder encodes m in the order of ko if m holds exactly its
+// keys (as many as m has entries; they are distinct); it reports false,
+// having appended nothing, if it does not.
+func appendJSONKnownOrder(b []byte, m map[string]Value, ko *keyOrder) ([]byte, bool) {
+	var vals [maxOrderKeys]Value
+	for i, k := range ko.keys {
+		v, ok := m[k]
+		if !ok {
+			return b, false
+		}
+		vals[i] = v
+	}
+	b = append(b, '{')
+	first := true
+	for i, v := range vals[:len(ko.keys)] {
+		if v == nil {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, ko.encoded[i]...)
+		b = appendJSON(b, v)
+	}
+	return append(b, '}'), true
+}
+
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe tells the ASCII bytes a JSON string holds as they are.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != 0x7f
+	}
+	return t
+}()
+
+// needsLook reports whether one of the eight bytes of w may need an escape
+// or UTF-8 checking: below 0x20, '"', '\\', or 0x7f and above. It may say
+// yes for a clean word (a borrow or carry from a byte that does need a
+// look), never no for one that is not.
+func needsLook(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	ctl := (w - 0x20*ones) &^ w
+	q := w ^ ('"' * ones)
+	quote := (q - ones) &^ q
+	bs := w ^ ('\\' * ones)
+	backslash := (bs - ones) &^ bs
+	high := w | (w + ones) // 0x7f and up
+	return (ctl|quote|backslash|high)&highs != 0
+}
+
+// appendJSONString appends s as a JSON string: runs of bytes that need no
+// escape are copied at once.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
+	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			// Eight bytes at a time while none needs a look: no control
+			// character, '"', '\\', DEL or non-ASCII byte.
+			w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			if !needsLook(w) {
+				i += 8
+				continue
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
 			switch {
 			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
@@ -111,22 +266,24 @@ func appendJSONString(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case c == '\t':
 				b = append(b, '\\', 't')
-			case c < 0x20 || c == 0x7f:
+			default: // control characters and DEL
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
 			}
 			i++
+			start = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
+			i++
+			start = i
+			continue
 		}
 		i += size
 	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }
 
@@ -213,7 +370,7 @@ func (p *jsonParser) object() (Value, error) {
 		if p.i >= len(p.s) || p.s[p.i] != '"' {
 			return nil, p.fail("expected a string key")
 		}
-		k, err := p.str()
+		k, err := p.rawStr()
 		if err != nil {
 			return nil, err
 		}
@@ -226,7 +383,7 @@ func (p *jsonParser) object() (Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		m[k.(string)] = v
+		m[k] = v
 		p.ws()
 		if p.i >= len(p.s) {
 			return nil, p.fail("unexpected end of input")
@@ -319,6 +476,21 @@ func (p *jsonParser) number() (Value, error) {
 	}
 	text := s[start:p.i]
 	if !isFloat {
+		if digits := text; len(digits) <= 18 || len(digits) == 19 && digits[0] == '-' {
+			// At most 18 digits: no overflow, no need for ParseInt.
+			neg := digits[0] == '-'
+			if neg {
+				digits = digits[1:]
+			}
+			var n int64
+			for i := 0; i < len(digits); i++ {
+				n = n*10 + int64(digits[i]-'0')
+			}
+			if neg {
+				n = -n
+			}
+			return n, nil
+		}
 		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
 			return n, nil
 		}
@@ -330,8 +502,18 @@ func (p *jsonParser) number() (Value, error) {
 	return f, nil
 }
 
-// str reads a string; without escapes or invalid UTF-8 it is a substring.
+// str reads a string value.
 func (p *jsonParser) str() (Value, error) {
+	s, err := p.rawStr()
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// rawStr reads a string; without escapes or invalid UTF-8 it is a
+// substring.
+func (p *jsonParser) rawStr() (string, error) {
 	p.i++ // "
 	start := p.i
 	s := p.s
@@ -344,14 +526,14 @@ func (p *jsonParser) str() (Value, error) {
 		case c == '\\' || c >= utf8.RuneSelf:
 			return p.slowStr(start)
 		case c < 0x20:
-			return nil, p.fail("control character in string")
+			return "", p.fail("control character in string")
 		}
 		p.i++
 	}
-	return nil, p.fail("unterminated string")
+	return "", p.fail("unterminated string")
 }
 
-func (p *jsonParser) slowStr(start int) (Value, error) {
+func (p *jsonParser) slowStr(start int) (string, error) {
 	s := p.s
 	b := []byte(s[start:p.i])
 	for p.i < len(s) {
@@ -361,7 +543,7 @@ func (p *jsonParser) slowStr(start int) (Value, error) {
 			p.i++
 			return string(b), nil
 		case c < 0x20:
-			return nil, p.fail("control character in string")
+			return "", p.fail("control character in string")
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRuneInString(s[p.i:])
 			if r == utf8.RuneError && size == 1 {
@@ -398,7 +580,7 @@ func (p *jsonParser) slowStr(start int) (Value, error) {
 		case 'u':
 			r, ok := p.hex4()
 			if !ok {
-				return nil, p.fail("invalid \\u escape")
+				return "", p.fail("invalid \\u escape")
 			}
 			if utf16.IsSurrogate(r) {
 				// A valid pair makes one rune; anything else is U+FFFD.
@@ -417,10 +599,10 @@ func (p *jsonParser) slowStr(start int) (Value, error) {
 			}
 			b = utf8.AppendRune(b, r)
 		default:
-			return nil, p.fail("invalid escape")
+			return "", p.fail("invalid escape")
 		}
 	}
-	return nil, p.fail("unterminated string")
+	return "", p.fail("unterminated string")
 }
 
 func (p *jsonParser) hex4() (rune, bool) {

@@ -48,9 +48,12 @@ type Env struct {
 	// RuleID and ActionID name the rule and this action instance.
 	RuleID, ActionID string
 	// Selected is the rule's output (one element's output for FOREACH):
-	// templates read from it.
+	// templates read from it. Read-only, and valid only during Run: the
+	// engine reuses the maps of a publish's columns once its rules ran, and
+	// the output of a SELECT * rule is those columns. Copy what you keep.
 	Selected map[string]rules.Value
 	// Columns are the input columns (with metadata.rule_id): EMQX's envs.
+	// Read-only, and valid only during Run, as Selected.
 	Columns rules.Columns
 	// Node is the node name.
 	Node string
@@ -59,7 +62,7 @@ type Env struct {
 	Hops int
 
 	deferred bool
-	holds    *[]Hold
+	trig     *trigger // nil for an Env made outside the engine
 	metrics  *ActionMetrics
 }
 
@@ -68,14 +71,27 @@ type Env struct {
 // the second hop on), which the loop guard reads.
 func (e *Env) PublishClientID() string { return hopsClientID(e.ActionID, e.Hops) }
 
+// outputJSON is rules.EncodeJSON(e.Selected), encoded once for all the
+// actions that run on one output (several republish actions and their
+// fallbacks). The result is shared: it must not be modified.
+func (e *Env) outputJSON() []byte {
+	if e.trig == nil {
+		return rules.EncodeJSON(e.Selected)
+	}
+	if e.trig.outJSON == nil {
+		e.trig.outJSON = rules.EncodeJSON(e.Selected)
+	}
+	return e.trig.outJSON
+}
+
 // Defer marks the action's outcome as pending (async actions): hold, when
 // not nil, delays the publisher's acknowledgement; the returned function
 // must be called exactly once with the final outcome (nil = success). Later
 // calls do nothing.
 func (e *Env) Defer(hold Hold) (done func(err error)) {
 	e.deferred = true
-	if hold != nil && e.holds != nil {
-		*e.holds = append(*e.holds, hold)
+	if hold != nil && e.trig != nil {
+		e.trig.holds = append(e.trig.holds, hold)
 	}
 	m := e.metrics
 	var once atomic.Bool

@@ -3,8 +3,11 @@ package engine
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"hash/maphash"
 	"net"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wedge-iot/wedge/rules"
@@ -51,9 +54,12 @@ type Event struct {
 }
 
 func (e *Engine) msgID(id uint64) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], id)
-	return e.idPfx + hex.EncodeToString(b[:])
+	var b [32]byte
+	n := copy(b[:], e.idPfx)
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], id)
+	n += hex.Encode(b[n:], v[:])
+	return string(b[:n])
 }
 
 // Shared column values: the evaluator never modifies its input, and actions
@@ -86,11 +92,14 @@ func userProps(ps []Property) map[string]rules.Value {
 	return out
 }
 
-func protoName(protocol string, ver byte) string {
+// mqttName is the protocol name of MQTT clients, boxed once.
+var mqttName rules.Value = "MQTT"
+
+func protoName(protocol string, ver byte) rules.Value {
 	if protocol != "" && protocol != "mqtt" {
 		return protocol
 	}
-	return "MQTT"
+	return mqttName
 }
 
 func putStr(c rules.Columns, k, v string) {
@@ -99,36 +108,128 @@ func putStr(c rules.Columns, k, v string) {
 	}
 }
 
-// messageColumns are a publish's input columns (spec §6).
-func (e *Engine) messageColumns(m *Message) rules.Columns {
+// columnBuf holds the map of a publish's columns. It is recycled through
+// columnBufs once HandleMessage is done with it: the columns, and the outputs
+// of SELECT * rules that share them, are valid only while the actions run
+// (see Env). Only the top-level map is recycled, so that a shallow copy of
+// Env.Selected or Env.Columns is enough to keep them.
+type columnBuf struct {
+	c rules.Columns
+}
+
+var columnBufs = sync.Pool{New: func() any { return &columnBuf{c: make(rules.Columns, 18)} }}
+
+// release recycles the map. It is not cleared: the next message overwrites
+// the same keys, which costs less than inserting them into an empty map
+// (messageColumns makes sure no other key is left). Until then it keeps the
+// last message's values alive: a few maps, as many as the pool holds.
+func (b *columnBuf) release() {
+	if len(b.c) > 32 {
+		return // grown by something unusual: let it go
+	}
+	delete(b.c, "metadata")
+	columnBufs.Put(b)
+}
+
+// clientCols are the columns of a publish that depend only on its client,
+// boxed once and shared by the columns of the client's messages (read-only,
+// as all columns): clientid, peerhost, username and the headers map.
+type clientCols struct {
+	clientID, peerHost, username, protocol string
+	protoVer                               byte
+	clientVal                              rules.Value
+	peerVal, userVal                       rules.Value // nil when empty (left out)
+	headers                                map[string]rules.Value
+}
+
+// clientCache is a direct-mapped cache of clientCols, indexed by a hash of
+// the client id: bounded, and without locks (an entry is never modified; a
+// collision replaces it).
+type clientCache struct {
+	seed  maphash.Seed
+	slots [1024]atomic.Pointer[clientCols]
+}
+
+// get returns the clientCols of m's client.
+func (cc *clientCache) get(m *Message) *clientCols {
+	if cc.seed == (maphash.Seed{}) {
+		return newClientCols(m) // zero Engine (tests): no cache
+	}
+	slot := &cc.slots[maphash.String(cc.seed, m.ClientID)%uint64(len(cc.slots))]
+	if c := slot.Load(); c != nil && c.clientID == m.ClientID && c.peerHost == m.PeerHost &&
+		c.username == m.Username && c.protocol == m.Protocol && c.protoVer == m.ProtoVer {
+		return c
+	}
+	c := newClientCols(m)
+	slot.Store(c)
+	return c
+}
+
+func newClientCols(m *Message) *clientCols {
+	c := &clientCols{clientID: m.ClientID, peerHost: m.PeerHost, username: m.Username, protocol: m.Protocol,
+		protoVer: m.ProtoVer, clientVal: m.ClientID}
+	h := make(map[string]rules.Value, 4)
+	h["protocol"] = protoName(m.Protocol, m.ProtoVer)
+	h["proto_ver"] = int64(m.ProtoVer)
+	if m.PeerHost != "" {
+		c.peerVal = m.PeerHost
+		h["peerhost"] = c.peerVal
+	}
+	if m.Username != "" {
+		c.userVal = m.Username
+		h["username"] = c.userVal
+	}
+	c.headers = h
+	return c
+}
+
+// messageColumns are a publish's input columns (spec §6), in a map from
+// columnBufs (the caller releases it).
+func (e *Engine) messageColumns(m *Message) *columnBuf {
 	ts := m.Received
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	ms := ts.UnixMilli()
-	c := make(rules.Columns, 18)
+	ms := rules.Value(ts.UnixMilli()) // boxed once for both timestamps
+	cl := e.clients.get(m)
+	buf := columnBufs.Get().(*columnBuf)
+	if n := e.fillColumns(buf.c, m, cl, ms); len(buf.c) != n {
+		// A recycled map with a key this message does not set: start afresh.
+		clear(buf.c)
+		e.fillColumns(buf.c, m, cl, ms)
+	}
+	return buf
+}
+
+// fillColumns sets the columns of a publish in c, overwriting what c holds,
+// and returns how many there are.
+func (e *Engine) fillColumns(c rules.Columns, m *Message, cl *clientCols, ms rules.Value) int {
+	n := 12
 	c["event"] = rules.EventPublish
 	c["id"] = e.msgID(m.ID)
-	c["clientid"] = m.ClientID
-	putStr(c, "username", m.Username)
+	c["clientid"] = cl.clientVal
 	c["payload"] = string(m.Payload)
-	putStr(c, "peerhost", m.PeerHost)
 	c["topic"] = m.Topic
 	c["qos"] = int64(m.QoS)
 	c["flags"] = flagMap[b2i(m.Retain)][b2i(m.Dup)]
-	h := map[string]rules.Value{"protocol": protoName(m.Protocol, m.ProtoVer), "proto_ver": int64(m.ProtoVer)}
-	if m.PeerHost != "" {
-		h["peerhost"] = m.PeerHost
+	if cl.peerVal != nil {
+		c["peerhost"] = cl.peerVal
+		n++
+	} else {
+		delete(c, "peerhost")
 	}
-	if m.Username != "" {
-		h["username"] = m.Username
+	if cl.userVal != nil {
+		c["username"] = cl.userVal
+		n++
+	} else {
+		delete(c, "username")
 	}
-	c["headers"] = h
+	c["headers"] = cl.headers
 	c["pub_props"] = userProps(m.Properties)
 	c["timestamp"] = ms
 	c["publish_received_at"] = ms
 	c["node"] = e.nodeVal
-	return c
+	return n
 }
 
 // eventColumns are an event's input columns (spec §6).

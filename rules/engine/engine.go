@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sort"
 	"strings"
@@ -46,6 +47,7 @@ type Engine struct {
 	compile Compiler
 	idPfx   string
 	nodeVal rules.Value // Options.Node, boxed once for the node column
+	clients clientCache // per-client columns of publishes
 
 	mu   sync.Mutex // serialises lifecycle changes
 	snap atomic.Pointer[snapshot]
@@ -70,6 +72,8 @@ type rule struct {
 	metrics *RuleMetrics // shared by the versions of one rule id
 	seq     int
 	logged  *atomic.Int64 // last error log (unix ns), rate limit
+	meta    rules.Value   // the metadata column, {"rule_id": id}, made once
+	shares  bool          // prog's output may be its input map (sharesInput)
 }
 
 type actionInst struct {
@@ -112,6 +116,7 @@ func New(o Options) (*Engine, error) {
 	_, _ = rand.Read(pfx[:])
 	e := &Engine{opts: o, log: o.Logger, reg: o.Actions, store: o.Store, compile: o.Compile, idPfx: hex.EncodeToString(pfx[:])}
 	e.nodeVal = o.Node
+	e.clients.seed = maphash.MakeSeed()
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	specs, err := o.Store.Load()
 	if err != nil {
@@ -189,7 +194,8 @@ func (e *Engine) build(sp RuleSpec, metrics *RuleMetrics) (*rule, error) {
 	if metrics == nil {
 		metrics = new(RuleMetrics)
 	}
-	r := &rule{spec: sp, parsed: parsed, prog: prog, metrics: metrics, logged: new(atomic.Int64)}
+	r := &rule{spec: sp, parsed: parsed, prog: prog, metrics: metrics, logged: new(atomic.Int64),
+		meta: map[string]rules.Value{"rule_id": sp.ID}, shares: sharesInput(prog)}
 	r.actions, err = e.buildActions(sp.ID, "actions", sp.Actions, "")
 	if err != nil {
 		return nil, err

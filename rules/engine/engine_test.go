@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,8 @@ type recordAction struct {
 
 func (a recordAction) Run(_ context.Context, env *Env) error {
 	a.rc.mu.Lock()
-	a.rc.runs = append(a.rc.runs, recorded{a.tag, env.Selected})
+	// Env.Selected is valid only during Run: keep a copy.
+	a.rc.runs = append(a.rc.runs, recorded{a.tag, maps.Clone(env.Selected)})
 	a.rc.mu.Unlock()
 	return nil
 }

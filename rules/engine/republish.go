@@ -117,7 +117,7 @@ func (a *republish) Run(_ context.Context, env *Env) error {
 	}
 	var payload []byte
 	if a.tmpl == nil {
-		payload = rules.EncodeJSON(env.Selected)
+		payload = env.outputJSON()
 	} else {
 		payload = []byte(a.tmpl.Render(env.Selected))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -75,12 +76,18 @@ func (e *Engine) HandleMessage(m *Message) Hold {
 	if len(matched) == 0 {
 		return nil
 	}
-	cols := e.messageColumns(m)
-	var holds []Hold
-	for _, r := range matched {
-		e.runRule(r, cols, hops, &holds)
+	cb := e.messageColumns(m)
+	cols := cb.c
+	t := new(trigger)
+	for i, r := range matched {
+		if i > 0 && matched[i-1].shares {
+			cols = maps.Clone(cols) // the previous rule's output is cols: leave it as it was
+		}
+		e.runRule(t, r, cols, hops)
 	}
-	return joinHolds(holds)
+	t.env = Env{}
+	cb.release()
+	return joinHolds(t.holds)
 }
 
 // MaxHops bounds a chain of rules republishing each other's output (A's
@@ -159,18 +166,32 @@ func (e *Engine) HandleEvent(ev *Event) Hold {
 		}
 	}
 	cols := e.eventColumns(ev)
-	var holds []Hold
-	for _, r := range rs {
-		e.runRule(r, cols, hops, &holds)
+	t := new(trigger)
+	for i, r := range rs {
+		if i > 0 && rs[i-1].shares {
+			cols = maps.Clone(cols) // the previous rule's output is cols: leave it as it was
+		}
+		e.runRule(t, r, cols, hops)
 	}
-	return joinHolds(holds)
+	return joinHolds(t.holds)
+}
+
+// trigger is the state of one message's or event's run through its rules:
+// one Env, reused for each action run (an Env is valid only during Run), and
+// the holds of the async actions.
+type trigger struct {
+	env   Env
+	holds []Hold
+	// outJSON is the JSON of the output the actions run on, encoded by the
+	// first action that needs it (Env.outputJSON).
+	outJSON []byte
 }
 
 // runRule evaluates one rule and runs its actions. cols gets the rule's
 // metadata column; everything else in it is left as it is.
-func (e *Engine) runRule(r *rule, cols rules.Columns, hops int, holds *[]Hold) {
+func (e *Engine) runRule(t *trigger, r *rule, cols rules.Columns, hops int) {
 	r.metrics.Matched.Add(1)
-	cols["metadata"] = map[string]rules.Value{"rule_id": r.spec.ID}
+	cols["metadata"] = r.meta
 	out, err := r.prog.Eval(cols)
 	switch {
 	case err != nil:
@@ -186,21 +207,22 @@ func (e *Engine) runRule(r *rule, cols rules.Columns, hops int, holds *[]Hold) {
 		return
 	}
 	if !out.Foreach {
-		e.runActions(r, out.Object, cols, hops, holds)
+		e.runActions(t, r, out.Object, cols, hops)
 		return
 	}
 	for _, item := range out.Items {
-		e.runActions(r, item, cols, hops, holds)
+		e.runActions(t, r, item, cols, hops)
 	}
 }
 
-func (e *Engine) runActions(r *rule, sel map[string]rules.Value, cols rules.Columns, hops int, holds *[]Hold) {
+func (e *Engine) runActions(t *trigger, r *rule, sel map[string]rules.Value, cols rules.Columns, hops int) {
+	t.outJSON = nil
 	for _, a := range r.actions {
-		if e.runAction(r, a, sel, cols, hops, holds) {
+		if e.runAction(t, r, a, sel, cols, hops) {
 			continue
 		}
 		for _, fb := range a.fallbacks {
-			e.runAction(r, fb, sel, cols, hops, holds)
+			e.runAction(t, r, fb, sel, cols, hops)
 		}
 		if r.spec.OnActionFailed == OnFailedStop {
 			return
@@ -210,10 +232,11 @@ func (e *Engine) runActions(r *rule, sel map[string]rules.Value, cols rules.Colu
 
 // runAction runs one action instance and counts it; it reports whether the
 // action succeeded (or deferred its outcome).
-func (e *Engine) runAction(r *rule, a *actionInst, sel map[string]rules.Value, cols rules.Columns, hops int, holds *[]Hold) (ok bool) {
+func (e *Engine) runAction(t *trigger, r *rule, a *actionInst, sel map[string]rules.Value, cols rules.Columns, hops int) (ok bool) {
 	a.metrics.Taken.Add(1)
-	env := Env{RuleID: r.spec.ID, ActionID: a.id, Selected: sel, Columns: cols, Node: e.opts.Node, Hops: hops, holds: holds, metrics: a.metrics}
-	err := safeRun(e.ctx, a.act, &env)
+	env := &t.env
+	*env = Env{RuleID: r.spec.ID, ActionID: a.id, Selected: sel, Columns: cols, Node: e.opts.Node, Hops: hops, trig: t, metrics: a.metrics}
+	err := safeRun(e.ctx, a.act, env)
 	if err == nil && env.deferred {
 		return true
 	}
