@@ -21,6 +21,8 @@ const (
 	impForeachItem
 	impEmitNode
 	impCallEmit
+	impFlush
+	impForeachFill
 	numImports
 )
 
@@ -36,6 +38,7 @@ var ruleTypes = []wfuncType{
 	{[]byte{wI32, wI32}, []byte{wI32}},                         // 7 foreach_bind
 	{[]byte{wI32, wI32, wI32}, []byte{wI32}},                   // 8 emit_node
 	{[]byte{wI32, wI32, wI32, wI32}, []byte{wI32}},             // 9 call_emit
+	{[]byte{wI32}, []byte{wI32}},                               // 10 foreach_fill
 }
 
 // ruleImports lists the host functions (name, type index) by import index.
@@ -46,13 +49,16 @@ var ruleImports = [numImports]struct {
 	{abi.ImportNode, 0}, {abi.ImportCall, 1}, {abi.ImportOp, 2}, {abi.ImportEq, 3},
 	{abi.ImportEmit, 4}, {abi.ImportWhere, 5}, {abi.ImportForeachLast, 6},
 	{abi.ImportForeachBegin, 5}, {abi.ImportForeachBind, 7}, {abi.ImportForeachItem, 5},
-	{abi.ImportEmitNode, 8}, {abi.ImportCallEmit, 9},
+	{abi.ImportEmitNode, 8}, {abi.ImportCallEmit, 9}, {abi.ImportFlush, 5},
+	{abi.ImportForeachFill, 10},
 }
 
 // Globals of the module.
 const (
-	globWork  = 0
-	globLimit = 1
+	globWork   = 0
+	globLimit  = 1
+	globRecs   = 2
+	globJCache = 3
 )
 
 // compiled is the output of the compiler: the module and the tables its
@@ -62,6 +68,22 @@ type compiled struct {
 	nodes  []Expr  // ImportNode's node ids
 	calls  []*Call // ImportCall's call ids
 	consts []Value // ref constants: refs[0:len(consts)] of every call
+	// The input slots (see compile_plan.go): the columns they read, per
+	// column the first keys of its paths (and whether a path ends at
+	// one) and whether any path has steps, and the slots' paths.
+	roots     []string
+	rootKeys  [][]string
+	rootTerm  [][]bool // per root and first key: a path ends there
+	rootSteps []bool
+	slots     []slotPath
+	// elemPaths are the element slots' paths, from the FOREACH element;
+	// elemKeys the distinct keys they start with, elemKeyIdx each path's
+	// (-1: it starts otherwise).
+	elemPaths  [][]Step
+	elemKeys   []string
+	elemKeyIdx []int
+	// hasStar is true when SELECT has *: the output then holds the input.
+	hasStar bool
 }
 
 // wval is a value held in two locals: its tag (i32) and bits (i64).
@@ -73,6 +95,12 @@ type gen struct {
 	locals  []byte
 	out     *compiled
 	scratch uint32 // an i32 local for statuses
+	// Column reads (compile_plan.go).
+	ctx      readCtx
+	slotIdx  map[string]int
+	elemIdx  map[string]int
+	rootIdx  map[string]int
+	elemBase uint32 // an i32 local: the current element's slots
 }
 
 // Compile compiles a checked rule to a WebAssembly module implementing the
@@ -87,12 +115,17 @@ func Compile(r *Rule) ([]byte, error) {
 }
 
 func compileRule(r *Rule) (*compiled, error) {
-	if r == nil || len(r.Fields) == 0 {
-		return nil, errors.New("rules: compile: empty rule")
+	if r == nil || (len(r.Fields) == 0 && r.Where == nil) {
+		return nil, errors.New("rules: compile: empty rule") // a WHERE alone is a filter (engine.ShareSelectStar)
 	}
-	g := &gen{out: &compiled{}}
+	g := &gen{out: &compiled{}, slotIdx: map[string]int{}, elemIdx: map[string]int{}, rootIdx: map[string]int{}}
 	g.scratch = g.local(wI32)
+	g.elemBase = g.local(wI32)
+	for i := range r.Fields {
+		g.out.hasStar = g.out.hasStar || r.Fields[i].Star
+	}
 	g.rule(r)
+	g.out.indexElemKeys()
 	g.out.bin = g.module()
 	return g.out, nil
 }
@@ -310,6 +343,10 @@ func (g *gen) expr(x Expr) wval {
 		return v
 	case *Case:
 		return g.caseExpr(n)
+	case *Path:
+		if elem, idx, ok := g.slotFor(n); ok {
+			return g.slotRead(n, elem, idx)
+		}
 	}
 	// Path, Slice, Range, ListLit: on the host (see wasm/README.md).
 	return g.node(x)
@@ -739,57 +776,77 @@ func hostOnly(x Expr) bool {
 }
 
 // fields compiles SELECT/FOREACH (set SetSelect) or DO (SetDo) fields.
+// Output writes are deferred records where the host would do nothing else
+// (see deferrable); a field whose value is a host-only node is read and
+// written in one crossing.
 func (g *gen) fields(set int32, fields []Field) {
 	for i := range fields {
 		f := &fields[i]
-		if f.Star {
-			g.i32(set)
-			g.i32(int32(i))
-			g.i32(abi.TagUndefined)
-			g.i64(0)
-			g.call(impEmit)
-			g.returnStatus()
-			continue
+		g.field(set, i, f)
+		if f.writeBack {
+			g.ctx.wb[f.Key[0].Key] = true
 		}
-		if c, ok := f.Expr.(*Call); ok && c.Builtin != nil && len(c.Args) <= abi.MaxArgs {
-			// Evaluate the arguments before pushing set and field: they
-			// may contain calls of their own.
-			g.callArgsOnly(c)
-			g.i32(set)
-			g.i32(int32(i))
-			g.pushCall(c)
-			g.call(impCallEmit)
-			g.returnStatus()
-			continue
+	}
+}
+
+func (g *gen) field(set int32, i int, f *Field) {
+	index := func() { g.i32(int32(i)) }
+	if f.Star {
+		g.record(abi.RecEmit, set, index, nil)
+		return
+	}
+	if c, ok := f.Expr.(*Call); ok && c.Builtin != nil && len(c.Args) <= abi.MaxArgs {
+		if deferrable(f) {
+			g.recCallEmit(set, i, c)
+			return
 		}
-		if hostOnly(f.Expr) {
+		// Evaluate the arguments before pushing set and field: they
+		// may contain calls of their own.
+		g.callArgsOnly(c)
+		g.i32(set)
+		g.i32(int32(i))
+		g.pushCall(c)
+		g.call(impCallEmit)
+		g.returnStatus()
+		return
+	}
+	if hostOnly(f.Expr) {
+		slotted := false
+		if p, ok := f.Expr.(*Path); ok {
+			_, _, slotted = g.slotFor(p)
+		}
+		if !slotted {
 			g.i32(set)
 			g.i32(int32(i))
 			g.i32(int32(len(g.out.nodes)))
 			g.out.nodes = append(g.out.nodes, f.Expr)
 			g.call(impEmitNode)
 			g.returnStatus()
-			continue
+			return
 		}
-		v := g.expr(f.Expr)
-		g.tagIs(v, abi.TagUndefined)
-		g.op(opI32Eqz)
-		g.ifThen()
+	}
+	v := g.expr(f.Expr)
+	g.tagIs(v, abi.TagUndefined)
+	g.op(opI32Eqz)
+	g.ifThen()
+	if deferrable(f) {
+		g.record(abi.RecEmit, set, index, &v)
+	} else {
 		g.i32(set)
 		g.i32(int32(i))
 		g.pushVal(v)
 		g.call(impEmit)
 		g.returnStatus()
-		g.end()
 	}
+	g.end()
 }
 
 func (g *gen) where(r *Rule) {
 	if r.Where == nil {
 		return
 	}
-	g.call(impWhere)
-	g.returnStatus()
+	g.record(abi.RecWhere, 0, nil, nil)
+	g.ctx = whereCtx(r)
 	t := g.test(r.Where)
 	g.get(t)
 	g.op(opI32Eqz)
@@ -800,6 +857,12 @@ func (g *gen) where(r *Rule) {
 }
 
 func (g *gen) rule(r *Rule) {
+	// Instances are reused: reset the record area and the decoding cache.
+	g.i32(abi.RecOffset)
+	g.globalSet(globRecs)
+	g.i32(-1)
+	g.globalSet(globJCache)
+	g.ctx = readCtx{wb: map[string]bool{}}
 	if !r.Foreach {
 		g.fields(abi.SetSelect, r.Fields)
 		g.where(r)
@@ -808,16 +871,59 @@ func (g *gen) rule(r *Rule) {
 	}
 	n := len(r.Fields)
 	g.fields(abi.SetSelect, r.Fields[:n-1])
-	if last := &r.Fields[n-1]; last.Star {
+	last := &r.Fields[n-1]
+	if last.Star {
 		g.fields(abi.SetSelect, r.Fields[n-1:])
-	} else {
+	}
+	// DO and INCASE see the input and the element: bound to a simple
+	// name (item, or the alias), or written back at an alias path.
+	simple := last.Alias == nil || len(last.Alias) == 1
+	bind := "item"
+	if last.Alias != nil {
+		bind = last.Alias[0].Key
+	}
+	if !last.Star {
 		// The host needs the field's index: emit it through foreach_last.
-		v := g.expr(last.Expr)
+		var v wval
+		p, isPath := last.Expr.(*Path)
+		idx, lazy := 0, false
+		if isPath && simple && lazyCollOK(r, bind) && !g.ctx.wb[p.Root] {
+			idx, lazy = g.baseSlot(p, true)
+		}
+		if lazy {
+			v = g.slotRead(p, false, idx)
+		} else {
+			v = g.expr(last.Expr)
+		}
 		g.pushVal(v)
 		g.call(impForeachLast)
 		g.returnStatus()
 	}
 	g.where(r)
+	g.ctx = readCtx{wb: map[string]bool{}}
+	if simple {
+		g.ctx.bind, g.ctx.bound = bind, true
+	} else {
+		g.ctx.wb[last.Alias[0].Key] = true
+	}
+	// The loop body is compiled first, so that the number of element
+	// paths (and so the chunk size) is known for the loop head.
+	body := g.code
+	g.code = nil
+	g.op(opBlock, blockVoid)
+	if r.Incase != nil {
+		c := g.test(r.Incase)
+		g.get(c)
+		g.op(opI32Eqz, opBrIf)
+		g.code.u32(0)
+		g.record(abi.RecItem, 0, nil, nil)
+	}
+	if r.Do != nil {
+		g.fields(abi.SetDo, r.Do)
+	}
+	g.end()
+	loopBody := g.code
+	g.code = body
 	count, i := g.local(wI32), g.local(wI32)
 	g.call(impForeachBegin)
 	g.set(count)
@@ -829,27 +935,52 @@ func (g *gen) rule(r *Rule) {
 	g.get(count)
 	g.op(opI32GeU, opBrIf)
 	g.code.u32(1)
-	g.get(i)
-	if r.Incase == nil {
-		g.i32(1) // no INCASE: start the item now, in the same crossing
-	} else {
+	if simple {
+		// e.charge(1 + len(input)), then bind (deferred).
 		g.i32(0)
-	}
-	g.call(impForeachBind)
-	g.returnStatus()
-	g.op(opBlock, blockVoid)
-	if r.Incase != nil {
-		c := g.test(r.Incase)
-		g.get(c)
-		g.op(opI32Eqz, opBrIf)
-		g.code.u32(0)
-		g.call(impForeachItem)
+		g.op(opI64Load)
+		g.code.u32(3)
+		g.code.u32(abi.InfoOffset)
+		g.i64(1)
+		g.op(opI64Add)
+		g.chargeStack()
+		if m := len(g.out.elemPaths); m > 0 {
+			chunk := int32(abi.ElemSlots / m)
+			g.get(i)
+			g.i32(chunk)
+			g.op(opI32RemU, opLocalTee)
+			g.code.u32(g.scratch)
+			g.op(opI32Eqz)
+			g.get(i)
+			g.i32(0)
+			g.op(opI32Ne, opI32And)
+			g.ifThen()
+			g.get(i)
+			g.call(impForeachFill)
+			g.returnStatus()
+			g.end()
+			g.get(g.scratch)
+			g.i32(int32(m * abi.ArgSlotSize))
+			g.op(opI32Mul)
+			g.i32(abi.ElemOffset)
+			g.op(opI32Add)
+			g.set(g.elemBase)
+		}
+		g.record(abi.RecBind, 0, func() { g.get(i) }, nil)
+		if r.Incase == nil {
+			g.record(abi.RecItem, 0, nil, nil)
+		}
+	} else {
+		g.get(i)
+		if r.Incase == nil {
+			g.i32(1) // no INCASE: start the item now, in the same crossing
+		} else {
+			g.i32(0)
+		}
+		g.call(impForeachBind)
 		g.returnStatus()
 	}
-	if r.Do != nil {
-		g.fields(abi.SetDo, r.Do)
-	}
-	g.end()
+	g.code = append(g.code, loopBody...)
 	g.get(i)
 	g.i32(1)
 	g.op(opI32Add)
@@ -891,13 +1022,19 @@ func (g *gen) module() []byte {
 	s.u32(1)
 	m.section(5, s)
 	s = nil
-	s.u32(2)
+	s.u32(4)
 	for range 2 {
 		s.byte1(wI64, 0x01, opI64Const, 0x00, opEnd)
 	}
+	s.byte1(wI32, 0x01, opI32Const)
+	s.s64(abi.RecOffset)
+	s.byte1(opEnd)
+	s.byte1(wI32, 0x01, opI32Const)
+	s.s64(-1)
+	s.byte1(opEnd)
 	m.section(6, s)
 	s = nil
-	s.u32(4)
+	s.u32(6)
 	s.name(abi.ExportMemory)
 	s.byte1(0x02)
 	s.u32(0)
@@ -910,6 +1047,12 @@ func (g *gen) module() []byte {
 	s.name(abi.ExportLimit)
 	s.byte1(0x03)
 	s.u32(globLimit)
+	s.name(abi.ExportRecs)
+	s.byte1(0x03)
+	s.u32(globRecs)
+	s.name(abi.ExportJCache)
+	s.byte1(0x03)
+	s.u32(globJCache)
 	m.section(7, s)
 	// Code: locals in runs of one type.
 	var body wbuf

@@ -30,6 +30,8 @@ const (
 	opLocalTee    byte = 0x22
 	opGlobalGet   byte = 0x23
 	opGlobalSet   byte = 0x24
+	opI32Load     byte = 0x28
+	opI64Load     byte = 0x29
 	opI32Store    byte = 0x36
 	opI64Store    byte = 0x37
 	opI32Const    byte = 0x41
@@ -38,6 +40,8 @@ const (
 	opI32Eqz      byte = 0x45
 	opI32Eq       byte = 0x46
 	opI32Ne       byte = 0x47
+	opI32GtU      byte = 0x4b
+	opI32GeS      byte = 0x4e
 	opI32GeU      byte = 0x4f
 	opI64Eqz      byte = 0x50
 	opI64Eq       byte = 0x51
@@ -54,8 +58,11 @@ const (
 	opF64Le       byte = 0x65
 	opF64Ge       byte = 0x66
 	opI32Add      byte = 0x6a
+	opI32Mul      byte = 0x6c
+	opI32RemU     byte = 0x70
 	opI32And      byte = 0x71
 	opI32Or       byte = 0x72
+	opI32Shl      byte = 0x74
 	opI64Add      byte = 0x7c
 	opI64Sub      byte = 0x7d
 	opI64Mul      byte = 0x7e

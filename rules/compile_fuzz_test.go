@@ -226,3 +226,47 @@ func TestRuleGenParses(t *testing.T) {
 		t.Fatalf("only %d of 200 generated rules parse", ok)
 	}
 }
+
+// FuzzCompiledJSONPaths checks the compiled path's JSON extraction against
+// DecodeJSON: the same documents are valid, and every path reads the value
+// stepping through the decoded document gives (or is left to the
+// evaluator, where a string would be decoded on the way).
+func FuzzCompiledJSONPaths(f *testing.F) {
+	f.Add(`{"a": {"b": [1, 2.5, "x"]}, "a": {"b": [3]}, "c": "{\"d\":1}"}`)
+	f.Add(`[{"a": 1}, {"a": "\u00e9"}, null]`)
+	f.Add(`{"k\u0065y": 1e400}`)
+	f.Add(`{"a":1} x`)
+	paths := [][]Step{
+		{{Key: "a"}}, {{Key: "a"}, {Key: "b"}}, {{Key: "a"}, {Key: "b"}, {IsIndex: true, Index: -1}},
+		{{Key: "key"}}, {{Key: "c"}, {Key: "d"}}, {{IsIndex: true, Index: 2}, {Key: "a"}}, {{IsIndex: true, Index: -3}},
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := DecodeJSON(s)
+		keys := []string{"a", "key", "c"}
+		spans := make([]int, 2*len(keys))
+		vals := make([]Value, len(keys))
+		valid := jsonValid(s, keys, []bool{true, false, true}, spans, vals)
+		if valid != (err == nil) {
+			t.Fatalf("%q: jsonValid %v, DecodeJSON error %v", s, valid, err)
+		}
+		if !valid {
+			return
+		}
+		i := skipWS(s, 0)
+		for _, p := range paths {
+			w, slow := stepStatic(want, p)
+			got, gslow := extract(s, i, len(s), p)
+			if slow != gslow || !slow && string(EncodeJSON(Normalize(w))) != string(EncodeJSON(Normalize(got))) {
+				t.Fatalf("%q %v: extract %v %v, want %v %v", s, pathKey("", p), got, gslow, w, slow)
+			}
+		}
+		if m, ok := want.(map[string]Value); ok {
+			for j, k := range keys {
+				v, has := m[k]
+				if has != (spans[2*j] >= 0) || j != 1 && string(EncodeJSON(Normalize(v))) != string(EncodeJSON(Normalize(vals[j]))) {
+					t.Fatalf("%q key %q: span %d value %v, want %v", s, k, spans[2*j], vals[j], v)
+				}
+			}
+		}
+	})
+}

@@ -6,6 +6,15 @@ package rules
 // the work budget.
 func (e *env) decoded(s string) (Value, error) {
 	if e.cached && s == e.cacheSrc {
+		if _, lazy := e.cacheVal.(lazyJSON); lazy {
+			// The compiled path charged for it and read its paths
+			// without decoding it (compile_exec.go): decode it now.
+			v, err := DecodeJSON(s)
+			if err != nil {
+				v = map[string]Value{}
+			}
+			e.cacheVal = v
+		}
 		return e.cacheVal, nil
 	}
 	if err := e.charge(int64(len(s))); err != nil {

@@ -101,7 +101,9 @@ func (h *WasmHost) Load(r *Rule) (*CompiledRule, error) {
 	}
 	cr := &CompiledRule{Rule: r, c: c}
 	mod, err := h.rt.Compile(context.Background(), c.bin, abi.ExportEval, func(i *wasm.Instance) any {
-		return &wasmCall{cr: cr, inst: i, work: i.Global(abi.ExportWork), limit: i.Global(abi.ExportLimit)}
+		mem, _ := i.Mem.Read(0, i.Mem.Size())
+		return &wasmCall{cr: cr, inst: i, mem: mem, work: i.Global(abi.ExportWork), limit: i.Global(abi.ExportLimit),
+			recs: i.Global(abi.ExportRecs), jcache: i.Global(abi.ExportJCache)}
 	})
 	if err != nil {
 		return nil, err
@@ -171,7 +173,10 @@ func TestEngine(engine Engine, sql, contextJSON string) ([]byte, error) {
 type wasmCall struct {
 	cr          *CompiledRule
 	inst        *wasm.Instance
+	mem         []byte // the instance's memory (one page, never grown)
 	work, limit api.MutableGlobal
+	recs        api.MutableGlobal // the deferred records' end
+	jcache      api.MutableGlobal // the guest's view of e's decoding cache
 	e           *env
 	refs        []Value
 	args        []Value
@@ -181,6 +186,20 @@ type wasmCall struct {
 	coll        []Value
 	item        map[string]Value
 	err         error
+	// The input slots' columns (compile_exec.go): their values, their
+	// strings (for the decoding cache) and JSON value spans.
+	rootStr []string
+	spans   []int
+	vals    []Value
+	at      []int
+	// A lazy FOREACH collection (lazyCollOK): its text and element spans.
+	lazy      bool
+	lazyS     string
+	lazySpans []int
+	// jc is the cache id last agreed with the guest, lastSrc the string
+	// e's cache held then.
+	jc      int32
+	lastSrc string
 }
 
 var itemKey = []Step{{Key: "item"}}
@@ -199,13 +218,21 @@ func (c *CompiledRule) Eval(in Columns) (out *Output, err error) {
 		}
 		clear(st.refs)
 		st.refs = st.refs[:0]
+		clear(st.rootStr)
+		st.lastSrc, st.lazyS, st.lazy = "", "", false
 		st.e, st.res, st.out, st.coll, st.item, st.err = nil, nil, nil, nil, nil, nil
 		c.mod.Put(inst)
 	}()
 	st.e = newEnv(in)
-	st.res = make(map[string]Value, len(c.Rule.Fields))
+	size := len(c.Rule.Fields)
+	if c.c.hasStar {
+		size += len(in)
+	}
+	st.res = make(map[string]Value, size)
 	st.refs = append(st.refs, c.c.consts...)
 	st.collKey = itemKey
+	st.jc, st.lastSrc = -1, ""
+	st.fillSlots(in)
 	st.work.Set(0)
 	st.limit.Set(uint64(st.e.limit))
 	var stack [1]uint64
@@ -216,16 +243,28 @@ func (c *CompiledRule) Eval(in Columns) (out *Output, err error) {
 		return nil, evalErr("internal error: %v", err)
 	}
 	switch uint32(stack[0]) {
-	case abi.StatusOK:
-		if c.Rule.Foreach {
-			return st.out, nil
+	case abi.StatusOK, abi.StatusNoMatch, abi.StatusBudget:
+		if st.err != nil {
+			return nil, st.err // foreach_begin failed (its count was 0)
 		}
-		return &Output{Object: st.res}, nil
-	case abi.StatusNoMatch:
-		return nil, nil
-	case abi.StatusBudget:
+		// Apply the deferred records: an error of theirs came first.
 		st.e.work = int64(st.work.Get())
-		return nil, st.e.charge(0)
+		if err := st.flush(); err != nil {
+			return nil, err
+		}
+		if err := st.e.charge(0); err != nil {
+			return nil, err
+		}
+		switch uint32(stack[0]) {
+		case abi.StatusOK:
+			if c.Rule.Foreach {
+				return st.out, nil
+			}
+			return &Output{Object: st.res}, nil
+		case abi.StatusNoMatch:
+			return nil, nil
+		}
+		return nil, evalErr("internal error: budget status within the budget")
 	case abi.StatusHostError:
 		return nil, st.err
 	}
@@ -291,7 +330,17 @@ func hostFunc(name string, params, results []api.ValueType, failCode uint64, f f
 				}
 			}()
 			st.e.work = int64(st.work.Get())
+			if err := st.flush(); err != nil {
+				st.fail(stack, failCode, err)
+				return
+			}
+			if err := st.e.charge(0); err != nil {
+				st.fail(stack, failCode, err)
+				return
+			}
+			st.cacheIn()
 			f(st, stack)
+			st.cacheOut()
 			st.work.Set(uint64(st.e.work))
 		}}
 }
@@ -338,7 +387,7 @@ func ruleHostFuncs() []wasm.HostFunc {
 			st.emit(s, s[0], s[1], v)
 		}),
 		hostFunc(abi.ImportCallEmit, []api.ValueType{tI32, tI32, tI32, tI32}, status, abi.StatusHostError, func(st *wasmCall, s []uint64) {
-			v, err := st.callBuiltin(s[2], s[3])
+			v, err := st.callBuiltin(s[2], s[3], abi.ArgsOffset)
 			if err != nil {
 				st.fail(s, abi.StatusHostError, err)
 				return
@@ -356,6 +405,12 @@ func ruleHostFuncs() []wasm.HostFunc {
 			if last.Alias != nil {
 				st.collKey = last.Alias
 			}
+			if _, ok := v.(lazyList); ok {
+				// Nothing reads the output before the items (lazyCollOK).
+				st.lazy = true
+				s[0] = abi.StatusOK
+				return
+			}
 			if l, ok := v.([]Value); ok {
 				st.coll = l
 			}
@@ -368,9 +423,17 @@ func ruleHostFuncs() []wasm.HostFunc {
 			s[0] = abi.StatusOK
 		}),
 		hostFunc(abi.ImportForeachBegin, nil, status, 0, func(st *wasmCall, s []uint64) {
-			st.out = &Output{Foreach: true, Items: make([]map[string]Value, 0, len(st.coll))}
+			st.out = &Output{Foreach: true, Items: make([]map[string]Value, 0, st.collLen())}
 			st.e.over = nil
-			s[0] = uint64(len(st.coll))
+			st.fillElems(0)
+			s[0] = uint64(st.collLen())
+		}),
+		hostFunc(abi.ImportForeachFill, []api.ValueType{tI32}, status, abi.StatusHostError, func(st *wasmCall, s []uint64) {
+			st.fillElems(int(uint32(s[0])))
+			s[0] = abi.StatusOK
+		}),
+		hostFunc(abi.ImportFlush, nil, status, abi.StatusHostError, func(st *wasmCall, s []uint64) {
+			s[0] = abi.StatusOK
 		}),
 		hostFunc(abi.ImportForeachBind, []api.ValueType{tI32, tI32}, status, abi.StatusHostError, func(st *wasmCall, s []uint64) {
 			e := st.e
@@ -429,7 +492,7 @@ func fillStar(e *env, out map[string]Value) {
 // hostCall calls a built-in function with the arguments the guest wrote,
 // charging the budget as Call.eval does.
 func hostCall(st *wasmCall, s []uint64) {
-	v, err := st.callBuiltin(s[0], s[1])
+	v, err := st.callBuiltin(s[0], s[1], abi.ArgsOffset)
 	if err != nil {
 		st.fail(s, abi.TagError, err)
 		return
@@ -437,16 +500,17 @@ func hostCall(st *wasmCall, s []uint64) {
 	st.put(s, v)
 }
 
-// callBuiltin calls call site id on the argc arguments in the slots.
-func (st *wasmCall) callBuiltin(id, argc uint64) (Value, error) {
+// callBuiltin calls call site id on the argc arguments in the slots at
+// args.
+func (st *wasmCall) callBuiltin(id, argc uint64, args uint32) (Value, error) {
 	c := st.cr.c.calls[uint32(id)]
-	mem := st.inst.Mem
+	mem := st.mem
 	base := len(st.args)
 	cost := int64(1)
 	for i := 0; i < int(uint32(argc)); i++ {
-		off := uint32(abi.ArgsOffset + i*abi.ArgSlotSize)
-		t, _ := mem.ReadUint32Le(off)
-		b, _ := mem.ReadUint64Le(off + 8)
+		off := args + uint32(i*abi.ArgSlotSize)
+		t := le.Uint32(mem[off:])
+		b := le.Uint64(mem[off+8:])
 		v := st.value(uint64(t), b)
 		st.args = append(st.args, v)
 		cost += sizeOf(v)
@@ -503,27 +567,35 @@ func hostEmit(st *wasmCall, s []uint64) {
 // emit writes field of set with value v (skipped when undefined, except
 // for *) and puts the status in s[0].
 func (st *wasmCall) emit(s []uint64, set, field uint64, v Value) {
+	s[0] = abi.StatusOK
+	if err := st.emitValue(set, field, v); err != nil {
+		st.fail(s, abi.StatusHostError, err)
+	}
+}
+
+// emitValue writes field of set with value v as selectInto does.
+func (st *wasmCall) emitValue(set, field uint64, v Value) error {
 	r, e := st.cr.Rule, st.e
 	fields, out := r.Fields, st.res
 	if set == abi.SetDo {
 		fields, out = r.Do, st.item
 	}
 	f := &fields[uint32(field)]
-	s[0] = abi.StatusOK
 	if f.Star {
 		fillStar(e, out)
-		return
+		return nil
 	}
 	if v == nil {
-		return
+		return nil
 	}
 	if f.writeBack {
 		if err := e.writeBack(f.Key, v); err != nil {
-			st.fail(s, abi.StatusHostError, err)
-			return
+			return err
 		}
 	}
-	if err := putPath(out, f.Key, v, nil, e); err != nil {
-		st.fail(s, abi.StatusHostError, err)
+	if len(f.Key) == 1 {
+		out[f.Key[0].Key] = v
+		return nil
 	}
+	return putPath(out, f.Key, v, nil, e)
 }
