@@ -244,7 +244,7 @@ func (a *Appliance) newRules(c *config.Config, log *slog.Logger) error {
 			return fmt.Errorf("rules: wasm host: %w", err)
 		}
 		a.wasm = host
-		compile = func(r *rules.Rule) (engine.Program, error) { return host.Load(r) }
+		compile = engine.ShareSelectStar(func(r *rules.Rule) (engine.Program, error) { return host.Load(r) })
 	}
 	rstore, err := engine.NewBoltStore(a.db)
 	if err != nil {

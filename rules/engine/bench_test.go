@@ -19,6 +19,7 @@ import (
 	"github.com/wedge-iot/wedge/appliance/broker"
 	"github.com/wedge-iot/wedge/appliance/config"
 	"github.com/wedge-iot/wedge/appliance/rulesapi"
+	"github.com/wedge-iot/wedge/rules"
 	"github.com/wedge-iot/wedge/rules/engine"
 )
 
@@ -126,6 +127,19 @@ func topicPayload(body []byte) (string, []byte) {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// benchCompile is the rule engine the broker benchmarks run: the evaluator, or with
+// WEDGE_BENCH_ENGINE=wasm the compiled path (what the daemon runs on amd64 and arm64).
+func benchCompile(tb testing.TB) func(*rules.Rule) (engine.Program, error) {
+	if os.Getenv("WEDGE_BENCH_ENGINE") != "wasm" {
+		return nil
+	}
+	host, err := rules.DefaultWasmHost()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return engine.ShareSelectStar(func(r *rules.Rule) (engine.Program, error) { return host.Load(r) })
+}
+
 // setup starts a broker with the engine attached (unless detached) and
 // the given rules.
 func setup(tb testing.TB, detached bool, rules []*engine.RuleRequest) (*broker.Broker, func()) {
@@ -138,7 +152,7 @@ func setup(tb testing.TB, detached bool, rules []*engine.RuleRequest) (*broker.B
 	if err := b.Start(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	e, err := engine.New(engine.Options{Publisher: rulesapi.NewPublisher(b), Logger: quietLogger()})
+	e, err := engine.New(engine.Options{Publisher: rulesapi.NewPublisher(b), Logger: quietLogger(), Compile: benchCompile(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}

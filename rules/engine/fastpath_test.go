@@ -36,24 +36,32 @@ func TestSelectStarProgram(t *testing.T) {
 		if err != nil {
 			t.Fatal(sql, err)
 		}
-		prog, err := Evaluator(r)
+		host, err := rules.DefaultWasmHost()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sharesInput(prog) {
-			t.Fatalf("%s: not the SELECT * program", sql)
-		}
-		got, gerr := prog.Eval(in)
-		want, werr := r.Eval(in)
-		if (gerr == nil) != (werr == nil) {
-			t.Fatalf("%s: error %v, reference evaluator %v", sql, gerr, werr)
-		}
-		var ee *rules.EvalError
-		if gerr != nil && !errors.As(gerr, &ee) {
-			t.Fatalf("%s: error %T, want *rules.EvalError", sql, gerr)
-		}
-		if g, w := string(got.JSON()), string(want.JSON()); g != w {
-			t.Fatalf("%s:\n got %s\nwant %s", sql, g, w)
+		// The same through the compiled path: the WHERE alone compiled to a module.
+		wasm := ShareSelectStar(func(r *rules.Rule) (Program, error) { return host.Load(r) })
+		for _, compile := range []Compiler{Evaluator, wasm} {
+			prog, err := compile(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sharesInput(prog) {
+				t.Fatalf("%s: not the SELECT * program", sql)
+			}
+			got, gerr := prog.Eval(in)
+			want, werr := r.Eval(in)
+			if (gerr == nil) != (werr == nil) {
+				t.Fatalf("%s: error %v, reference evaluator %v", sql, gerr, werr)
+			}
+			var ee *rules.EvalError
+			if gerr != nil && !errors.As(gerr, &ee) {
+				t.Fatalf("%s: error %T, want *rules.EvalError", sql, gerr)
+			}
+			if g, w := string(got.JSON()), string(want.JSON()); g != w {
+				t.Fatalf("%s:\n got %s\nwant %s", sql, g, w)
+			}
 		}
 	}
 	for _, sql := range []string{`SELECT *, 1 AS x FROM "t/#"`, `SELECT clientid FROM "t/#"`, `FOREACH payload.list FROM "t/#"`} {

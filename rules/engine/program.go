@@ -18,14 +18,32 @@ type Compiler func(r *rules.Rule) (Program, error)
 
 // Evaluator is the Compiler of the reference evaluator. It returns the rule
 // itself, except for a plain SELECT * rule (one * field, no FOREACH), whose
-// Program gives the same results more cheaply: its output is the input
-// columns themselves, shared rather than copied, when its WHERE holds (WHERE
-// sees the same values either way, as the output of SELECT * is the input).
+// Program gives the same results more cheaply (see ShareSelectStar).
 func Evaluator(r *rules.Rule) (Program, error) {
-	if isSelectStar(r) {
-		return &selectStar{where: &rules.Rule{SQL: r.SQL, From: r.From, Where: r.Where}}, nil
+	return shareSelectStarEval(r)
+}
+
+var shareSelectStarEval = ShareSelectStar(func(r *rules.Rule) (Program, error) { return r, nil })
+
+// ShareSelectStar wraps a Compiler (the evaluator's, or the Wasm host's) so
+// that a plain SELECT * rule compiles to its WHERE alone: the Program's
+// output is then the input columns themselves, shared rather than copied,
+// when the WHERE holds (WHERE sees the same values either way, as the output
+// of SELECT * is the input). Every other rule goes to c unchanged.
+func ShareSelectStar(c Compiler) Compiler {
+	return func(r *rules.Rule) (Program, error) {
+		if !isSelectStar(r) {
+			return c(r)
+		}
+		if r.Where == nil {
+			return &selectStar{}, nil
+		}
+		w, err := c(&rules.Rule{SQL: r.SQL, From: r.From, Where: r.Where})
+		if err != nil {
+			return nil, err
+		}
+		return &selectStar{where: w}, nil
 	}
-	return r, nil
 }
 
 // isSelectStar reports whether r is SELECT * [WHERE ...].
@@ -34,15 +52,16 @@ func isSelectStar(r *rules.Rule) bool {
 }
 
 // selectStar is the Program of a SELECT * rule: where is the rule without
-// its fields, so evaluating it tests the WHERE condition on the input.
+// its fields (nil without a WHERE), so evaluating it tests the WHERE
+// condition on the input.
 type selectStar struct {
-	where *rules.Rule
+	where Program
 }
 
 // Eval implements Program. The output shares the input map: the engine
 // hands both to actions read-only (see Env).
 func (p *selectStar) Eval(in rules.Columns) (*rules.Output, error) {
-	if p.where.Where != nil {
+	if p.where != nil {
 		out, err := p.where.Eval(in)
 		if err != nil || out == nil {
 			return nil, err
