@@ -49,3 +49,7 @@ if [ "${BENCH_PACKAGES:-1}" != 0 ]; then
 	log "outbox: publish latency with a durable async action vs none (through the binary)"
 	go test ./testbed/e2e -run '^$' -bench PublishLatency -benchtime 1x
 fi
+# BENCH_EKUIPER=1: the filter-and-republish rule in wedge vs LF Edge eKuiper 2.4 (builds eKuiper once).
+if [ "${BENCH_EKUIPER:-0}" = 1 ]; then
+	scripts/ekuiper-bench.sh
+fi
