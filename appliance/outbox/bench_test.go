@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -60,7 +61,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 			for range b.N {
 				var group, single []float64
 				for range 3 {
-					group = append(group, enqueueThroughput(b, Options{}, 100_000, writers, size))
+					group = append(group, enqueueThroughput(b, Options{CommitInterval: benchInterval()}, 100_000, writers, size))
 					single = append(single, enqueueThroughput(b, Options{MaxGroup: 1, CommitInterval: -1}, 2_048, writers, size))
 				}
 				g, s := median(group), median(single)
@@ -90,4 +91,11 @@ func BenchmarkEnqueueWait(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchInterval is the group-commit linger BenchmarkGroupCommit uses: the default, or
+// WEDGE_BENCH_COMMIT_INTERVAL (e.g. "-1ns": no linger) to compare.
+func benchInterval() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("WEDGE_BENCH_COMMIT_INTERVAL"))
+	return d
 }
