@@ -103,8 +103,11 @@ func (st *ingressState) waitDrained() {
 
 // enqueue queues pk behind the connection's earlier messages and tells mochi to leave it to us.
 func (h *hooks) enqueue(cl *mqtt.Client, pk packets.Packet, holds []Hold) (packets.Packet, error) {
-	v, _ := h.ingress.LoadOrStore(cl, &ingressState{})
-	st := v.(*ingressState)
+	st := h.ingressOf(cl)
+	if st == nil {
+		v, _ := h.ingress.LoadOrStore(cl, &ingressState{})
+		st = v.(*ingressState)
+	}
 	limit := int(h.b.srv.Options.Capabilities.ReceiveMaximum)
 	if limit < 1 {
 		limit = 1
