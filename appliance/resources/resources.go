@@ -445,7 +445,7 @@ func (r *resource) usedBy() []string {
 
 func (r *resource) info() Info {
 	s := r.spec
-	s.Config = Mask(s.Config).(map[string]any)
+	s.Config = engine.MaskSecrets(s.Config)
 	return Info{Spec: s, UsedBy: r.usedBy()}
 }
 
@@ -458,31 +458,6 @@ type bound struct {
 func (b *bound) Close() error {
 	b.once.Do(b.release)
 	return b.Connector.Close()
-}
-
-// Mask replaces secrets (keys named password or secret, or ending in
-// _password or _secret) with "******", recursively, in a copy of v.
-func Mask(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, x := range t {
-			lk := strings.ToLower(k)
-			if s, ok := x.(string); ok && s != "" && (lk == "password" || lk == "secret" || strings.HasSuffix(lk, "_password") || strings.HasSuffix(lk, "_secret")) {
-				out[k] = "******"
-				continue
-			}
-			out[k] = Mask(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			out[i] = Mask(x)
-		}
-		return out
-	}
-	return v
 }
 
 func clone(m map[string]any) map[string]any {

@@ -50,7 +50,7 @@ func (e *Engine) actionInfos(as []*actionInst) []ActionInfo {
 		if mode == "" {
 			mode = a.typ.Mode
 		}
-		out = append(out, ActionInfo{ID: a.id, Name: a.typ.Name, Params: maskSecrets(a.spec.Params), Mode: mode,
+		out = append(out, ActionInfo{ID: a.id, Name: a.typ.Name, Params: MaskSecrets(a.spec.Params), Mode: mode,
 			Metrics: []ActionCounts{ac}, Fallbacks: e.actionInfos(a.fallbacks)})
 	}
 	return out
@@ -58,8 +58,10 @@ func (e *Engine) actionInfos(as []*actionInst) []ActionInfo {
 
 var secretKeys = map[string]bool{"password": true, "secret": true, "key": true, "keyfile": true, "sasl": true, "token": true}
 
-// maskSecrets copies params with write-only values shown as "******".
-func maskSecrets(p map[string]any) map[string]any {
+// MaskSecrets copies params (an action's, or a resource's config) with the
+// write-only values (password, secret, key, keyfile, sasl, token), at any
+// depth of nested objects, shown as "******".
+func MaskSecrets(p map[string]any) map[string]any {
 	out := make(map[string]any, len(p))
 	for k, v := range p {
 		if secretKeys[k] && v != nil && v != "" {
@@ -67,7 +69,7 @@ func maskSecrets(p map[string]any) map[string]any {
 			continue
 		}
 		if m, ok := v.(map[string]any); ok {
-			v = maskSecrets(m)
+			v = MaskSecrets(m)
 		}
 		out[k] = v
 	}
