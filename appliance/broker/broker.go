@@ -96,7 +96,7 @@ func New(o Options) (*Broker, error) {
 // maxWriteQueue32 caps mqtt.write_queue on 32-bit platforms (armv7 boards, typically 1 GB of
 // RAM). mochi makes each connection's outbound queue a channel of write_queue packet pointers
 // when the client connects: every slot is allocated and zeroed then, and scanned by the garbage
-// collector for as long as the connection lives, used or not. At the default 8192 that is 32 KB
+// collector for as long as the connection lives, used or not. At mochi's default 8192 that is 32 KB
 // per connection on 32-bit (10,000 connections: 320 MB); 1024 slots are 4 KB (40 MB) and still
 // absorb a QoS 0 burst of a thousand messages per subscriber.
 const maxWriteQueue32 = 1024
