@@ -51,6 +51,10 @@ func TestResourcesThroughBinary(t *testing.T) {
 	if code != 200 || st["is_alive"] != true {
 		t.Fatalf("status: %d %v", code, m)
 	}
+	code, m = d.call(t, "POST", "/api/v4/resources/site", "") // reconnect: drops idle connections, reports the status
+	if st := m["data"].(map[string]any)["status"].([]any)[0].(map[string]any); code != 200 || st["is_alive"] != true {
+		t.Fatalf("reconnect: %d %v", code, m)
+	}
 	if code, m := d.call(t, "DELETE", "/api/v4/resources/site", ""); code != 409 || !strings.Contains(fmt.Sprint(m["message"]), "fw/0") {
 		t.Fatalf("delete while used: %d %v", code, m)
 	}
