@@ -309,7 +309,7 @@ func (o *Outbox) call(ctx context.Context, d Deliverer, opts QueueOptions, recs 
 // settleDelivery deletes acknowledged records and moves dead ones to the
 // dead-letter queue, in the writer's next commit; the channel reports it.
 func (o *Outbox) settleDelivery(q *queue, acked []uint64, dead []deadItem) chan error {
-	return o.submitAsync(func(tx *bbolt.Tx, e *effects) error {
+	return o.submitLazy(func(tx *bbolt.Tx, e *effects) error {
 		qb := tx.Bucket(queuesBucket).Bucket(q.key)
 		if qb == nil {
 			return nil

@@ -8,7 +8,8 @@
 // Wait returns when the record is on disk (it is the broker's Hold, so a
 // QoS 1/2 publish is acknowledged only after its records are durable). One
 // writer goroutine takes every pending enqueue (lingering Options.CommitInterval
-// to gather more) and commits them in one bbolt transaction: durability costs
+// to gather more while more than one publisher is writing) and commits them in
+// one bbolt transaction: durability costs
 // one fsync per group, not per record. Acknowledgements, dead-lettering,
 // replays and expiry are committed by the same writer in the same
 // transactions. With Durability Fast, Wait returns at once; a crash loses the

@@ -150,6 +150,8 @@ type Options struct {
 	Durability Durability
 	// CommitInterval is how long the writer lingers after the first pending
 	// enqueue to gather a larger group (default 1ms; negative: no linger).
+	// The writer lingers only while groups hold more than one record: a
+	// lone publisher's record is committed at once.
 	CommitInterval time.Duration
 	// MaxGroup caps the records committed in one transaction (default 8192).
 	MaxGroup int

@@ -51,6 +51,7 @@ type Outbox struct {
 	retired  map[string]uint64 // next sequence numbers of removed queues
 	pend     []*Pending
 	ops      []*op
+	lazyOps  int           // lazy ops among ops
 	space    chan struct{} // closed (and replaced) when room is freed
 	count    int64         // committed records, all queues
 	bytes    int64         // committed bytes, all queues

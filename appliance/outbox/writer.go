@@ -15,7 +15,20 @@ import (
 type op struct {
 	fn   func(tx *bbolt.Tx, e *effects) error
 	done chan error
+	// lazy ops (delivery acknowledgements) may wait up to ackDelay for a
+	// commit that writes records, so that a publisher's enqueue does not wait
+	// behind a commit of acknowledgements alone.
+	lazy bool
 }
+
+// ackDelay is how long lazy ops may wait for a commit of records before they
+// are committed on their own. A crash in that window sends those records
+// again, which at-least-once delivery allows.
+const ackDelay = 10 * time.Millisecond
+
+// maxLazy is how many lazy ops may wait: a queue draining a backlog has at
+// most maxSettling acknowledgements in flight, and waits for them.
+const maxLazy = maxSettling
 
 // effects collects what a transaction changed, applied to the in-memory
 // state only after it committed.
@@ -62,7 +75,16 @@ func (o *Outbox) submit(fn func(tx *bbolt.Tx, e *effects) error) error {
 
 // submitAsync hands fn to the writer; the channel receives the commit's result.
 func (o *Outbox) submitAsync(fn func(tx *bbolt.Tx, e *effects) error) chan error {
-	op := &op{fn: fn, done: make(chan error, 1)}
+	return o.submitOp(&op{fn: fn, done: make(chan error, 1)})
+}
+
+// submitLazy is submitAsync for an op that may wait up to ackDelay for a
+// commit of records.
+func (o *Outbox) submitLazy(fn func(tx *bbolt.Tx, e *effects) error) chan error {
+	return o.submitOp(&op{fn: fn, done: make(chan error, 1), lazy: true})
+}
+
+func (o *Outbox) submitOp(op *op) chan error {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
@@ -70,6 +92,9 @@ func (o *Outbox) submitAsync(fn func(tx *bbolt.Tx, e *effects) error) chan error
 		return op.done
 	}
 	o.ops = append(o.ops, op)
+	if op.lazy {
+		o.lazyOps++
+	}
 	o.mu.Unlock()
 	kick(o.wake)
 	return op.done
@@ -83,6 +108,7 @@ const spaceRetry = 20 * time.Millisecond
 func (o *Outbox) run() {
 	defer close(o.writerDone)
 	var retry []*Pending
+	lastGroup := 0 // records in the last commit
 	for {
 		stopping := false
 		select {
@@ -90,40 +116,8 @@ func (o *Outbox) run() {
 			stopping = true
 		default:
 		}
-		o.mu.Lock()
-		queued := len(o.pend) + len(o.ops)
-		o.mu.Unlock()
-		switch {
-		case stopping:
-		case len(retry) > 0 && !o.roomMade:
-			// Records wait for disk space: retry at a steady pace, not at
-			// the pace of new enqueues.
-			t := time.NewTimer(spaceRetry)
-			select {
-			case <-t.C:
-			case <-o.stop:
-				stopping = true
-			}
-			t.Stop()
-		case queued == 0 && len(retry) == 0:
-			// Idle: wait for work, then linger to gather a group. A writer
-			// that finds work already queued (it arrived during the last
-			// commit) commits it at once: that group formed while the disk
-			// was busy.
-			select {
-			case <-o.wake:
-			case <-o.stop:
-				stopping = true
-			}
-			if !stopping && o.opts.CommitInterval > 0 {
-				t := time.NewTimer(o.opts.CommitInterval)
-				select {
-				case <-t.C:
-				case <-o.stop:
-					stopping = true
-				}
-				t.Stop()
-			}
+		if !stopping {
+			stopping = o.gather(len(retry) > 0, lastGroup)
 		}
 		for {
 			o.mu.Lock()
@@ -138,9 +132,13 @@ func (o *Outbox) run() {
 			o.pend = append(o.pend[:0:0], o.pend[take:]...)
 			ops := o.ops
 			o.ops = nil
+			o.lazyOps = 0
 			more := len(o.pend) > 0
 			o.mu.Unlock()
 			if len(group) > 0 || len(ops) > 0 {
+				if len(group) > 0 {
+					lastGroup = len(group)
+				}
 				retry = o.commit(group, ops, stopping)
 			}
 			if !more && !(stopping && len(retry) > 0) {
@@ -165,6 +163,69 @@ func (o *Outbox) run() {
 			return
 		}
 	}
+}
+
+// gather waits until there is something to commit. It reports whether the
+// outbox is stopping.
+//
+// Records waiting for disk space are retried at a steady pace, not at the
+// pace of new enqueues. Otherwise the writer waits for work, then lingers
+// CommitInterval to gather a group, but only if the last group held more than
+// one record: records from more than one publisher are arriving and can share
+// the fsync. A lone publisher (one record per group) gains nothing from
+// waiting, so its record is committed at once. Work already queued when the
+// writer looks (it arrived during the last commit) is committed at once too:
+// that group formed while the disk was busy.
+//
+// Delivery acknowledgements alone (lazy ops) wait up to ackDelay for records
+// to carry them, so that an enqueue seldom waits behind a commit of
+// acknowledgements; maxLazy of them are committed at once.
+func (o *Outbox) gather(retrying bool, lastGroup int) (stopping bool) {
+	if retrying {
+		if !o.roomMade {
+			lingerFor(spaceRetry, o.stop, &stopping)
+		}
+		return stopping
+	}
+	var ackTimer <-chan time.Time
+	waited := false
+	for {
+		o.mu.Lock()
+		records := len(o.pend) > 0
+		eager := records || len(o.ops) > o.lazyOps || o.lazyOps >= maxLazy
+		lazy := o.lazyOps > 0
+		o.mu.Unlock()
+		if eager {
+			if waited && records && o.opts.CommitInterval > 0 && lastGroup > 1 {
+				lingerFor(o.opts.CommitInterval, o.stop, &stopping)
+			}
+			return stopping
+		}
+		if lazy && ackTimer == nil {
+			t := time.NewTimer(ackDelay)
+			defer t.Stop()
+			ackTimer = t.C
+		}
+		select {
+		case <-o.wake:
+			waited = true
+		case <-ackTimer:
+			return false
+		case <-o.stop:
+			return true
+		}
+	}
+}
+
+// lingerFor waits d, or until stop is closed (setting *stopping).
+func lingerFor(d time.Duration, stop chan struct{}, stopping *bool) {
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-stop:
+		*stopping = true
+	}
+	t.Stop()
 }
 
 // isSpace reports whether err means the file could not grow.
