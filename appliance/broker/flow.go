@@ -45,9 +45,9 @@ type flowState struct {
 	running bool     // the connection's sender goroutine is live
 	wake    chan struct{}
 	out     []packets.Packet // the sender's batch, reused between rounds
-	// acked is the message an acknowledgement being processed completes (OnPacketRead saves it
-	// while events are listened to, OnQosComplete reports it: mochi's PUBACK carries neither
-	// topic nor publisher). Both run on the connection's read goroutine, one after the other.
+	// acked is the message an acknowledgement being processed completes, saved while events
+	// are listened to for the message_acked event (a PUBACK carries neither topic nor
+	// publisher). It is set and reported on the connection's read goroutine.
 	acked packets.Packet
 	qos2  map[uint16]packets.Packet // QoS 2 messages between PUBREC and PUBCOMP, for the same
 }
@@ -135,58 +135,94 @@ func (h *hooks) queued(cl *mqtt.Client, id uint16) {
 	}
 }
 
-// OnQosComplete takes the unit of quota freed by the client's PUBACK or PUBCOMP for one of
-// wedge's messages (mochi added it just before this hook). Acknowledgements wedge itself builds
-// for inbound publishes carry a creation time and are skipped. A client's PUBREL (inbound QoS 2)
-// makes mochi add a send unit it should not: it is taken back.
+// OnQosComplete is left with what mochi still completes itself: the acknowledgements wedge
+// builds for inbound publishes (they carry a creation time and are skipped), and a client's
+// PUBREL (inbound QoS 2), which makes mochi add a send unit it should not: it is taken back.
+// A client's PUBACK and PUBCOMP for wedge's messages are completed in OnPacketRead.
 func (h *hooks) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 	switch {
 	case pk.Created != 0:
 	case pk.FixedHeader.Type == packets.Puback || pk.FixedHeader.Type == packets.Pubcomp:
-		cl.State.Inflight.DecreaseSendQuota()
-		st := h.flow(cl)
-		st.mu.Lock()
-		st.credit++
-		st.mu.Unlock()
-		if h.listening() {
-			st.mu.Lock()
-			orig := st.acked
-			st.acked = packets.Packet{}
-			st.mu.Unlock()
-			ev := Event{Type: EventMessageAcked, Client: h.clientInfo(cl), Topic: pk.TopicName}
-			if orig.PacketID == pk.PacketID && orig.FixedHeader.Type == packets.Publish {
-				ev.Topic, ev.QoS, ev.Payload, ev.From = orig.TopicName, orig.FixedHeader.Qos, orig.Payload, orig.Origin
-			}
-			h.emit(ev)
-		}
+		cl.State.Inflight.DecreaseSendQuota() // not expected: OnPacketRead completes these
+		h.acked(cl, pk)
 	case pk.FixedHeader.Type == packets.Pubrel:
 		cl.State.Inflight.DecreaseSendQuota()
 	}
 	h.unfull(cl)
 }
 
-// OnPacketRead saves, while events are listened to, the message a PUBACK or PUBCOMP completes,
-// for OnQosComplete's message_acked event (mochi deletes it from the inflight store first).
-func (h *hooks) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	t := pk.FixedHeader.Type
-	if (t != packets.Puback && t != packets.Pubrec && t != packets.Pubcomp) || !h.listening() {
-		return pk, nil
-	}
-	orig, ok := cl.State.Inflight.Get(pk.PacketID)
+// acked takes the unit of quota a completed outbound message frees as a credit, and reports
+// the message_acked event.
+func (h *hooks) acked(cl *mqtt.Client, pk packets.Packet) {
 	st := h.flow(cl)
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	switch {
-	case t == packets.Pubrec && ok && orig.FixedHeader.Type == packets.Publish:
-		if st.qos2 == nil {
-			st.qos2 = make(map[uint16]packets.Packet)
+	st.credit++
+	orig := st.acked
+	st.acked = packets.Packet{}
+	st.mu.Unlock()
+	if h.listening() {
+		ev := Event{Type: EventMessageAcked, Client: h.clientInfo(cl), Topic: pk.TopicName}
+		if orig.PacketID == pk.PacketID && orig.FixedHeader.Type == packets.Publish {
+			ev.Topic, ev.QoS, ev.Payload, ev.From = orig.TopicName, orig.FixedHeader.Qos, orig.Payload, orig.Origin
 		}
-		st.qos2[pk.PacketID] = orig
-	case t == packets.Pubcomp:
-		st.acked = st.qos2[pk.PacketID]
-		delete(st.qos2, pk.PacketID)
-	case ok:
-		st.acked = orig
+		h.emit(ev)
+	}
+}
+
+// OnPacketRead completes a client's PUBACK or PUBCOMP itself, before mochi sees it, and hands
+// mochi an acknowledgement of packet id 0, which it ignores. mochi's own processing gives the
+// send quota back and only then calls OnQosComplete, where wedge would take it again: a message
+// routed to the client from another goroutine in between saw the quota and went out at once,
+// ahead of the messages waiting in the queue [MQTT-4.6.0-6], and past the client's receive
+// maximum. Here the quota is never given back to mochi. What mochi does besides is done the
+// same way: the in-flight message is deleted, the broker's in-flight count lowered, and the
+// storage hook's OnQosComplete called.
+//
+// For a PUBREC it saves, while events are listened to, the QoS 2 message the PUBCOMP will
+// complete (mochi replaces it with the PUBREL in the in-flight store).
+func (h *hooks) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	t := pk.FixedHeader.Type
+	switch t {
+	case packets.Puback, packets.Pubcomp:
+		if t == packets.Pubcomp {
+			cl.State.Inflight.IncreaseReceiveQuota() // as mochi does for every PUBCOMP
+		}
+		orig, ok := cl.State.Inflight.Get(pk.PacketID)
+		if ok && cl.State.Inflight.Delete(pk.PacketID) { // [MQTT-4.3.2-5] [MQTT-4.3.3-12]
+			atomic.AddInt64(&h.b.srv.Info.Inflight, -1)
+			if h.listening() {
+				st := h.flow(cl)
+				st.mu.Lock()
+				if t == packets.Pubcomp {
+					st.acked = st.qos2[pk.PacketID]
+					delete(st.qos2, pk.PacketID)
+				} else {
+					st.acked = orig
+				}
+				st.mu.Unlock()
+			}
+			for _, hk := range h.b.extra {
+				if hk.Provides(mqtt.OnQosComplete) {
+					hk.OnQosComplete(cl, pk)
+				}
+			}
+			h.acked(cl, pk)
+			h.unfull(cl)
+		}
+		return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, ProtocolVersion: pk.ProtocolVersion}, nil
+	case packets.Pubrec:
+		if !h.listening() {
+			return pk, nil
+		}
+		if orig, ok := cl.State.Inflight.Get(pk.PacketID); ok && orig.FixedHeader.Type == packets.Publish {
+			st := h.flow(cl)
+			st.mu.Lock()
+			if st.qos2 == nil {
+				st.qos2 = make(map[uint16]packets.Packet)
+			}
+			st.qos2[pk.PacketID] = orig
+			st.mu.Unlock()
+		}
 	}
 	return pk, nil
 }

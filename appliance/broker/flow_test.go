@@ -204,3 +204,59 @@ func TestOfflineQueueBoundCounted(t *testing.T) {
 	sub2.connect("away", false)
 	receiveInOrder(t, sub2, 10, 2)
 }
+
+// TestAckNeverLetsAMessageOvertake: many publishers, a subscriber with max_inflight 1 that
+// acknowledges at once. Every PUBACK frees the one unit of quota while other publishers route
+// to the subscriber; the message they route must still wait behind the queued ones, so each
+// publisher's messages arrive in the order it sent them [MQTT-4.6.0-6]. (mochi gives the quota
+// back for a moment while it processes a PUBACK; a message routed in that moment went out at
+// once, ahead of the queue.)
+func TestAckNeverLetsAMessageOvertake(t *testing.T) {
+	b := testBroker(t, func(c *config.MQTT) { c.MaxInflight = 1 })
+	addr := b.Addr("tcp")
+	sub := dialRaw(t, addr, 4)
+	sub.connect("acker", true)
+	sub.subscribe("ov/#", 1)
+	const pubs, n = 4, 400
+	errs := make(chan error, pubs)
+	for p := 0; p < pubs; p++ {
+		pc := dialRaw(t, addr, 4)
+		pc.connect(fmt.Sprint("ov-pub-", p), true)
+		go func() {
+			for i := 0; i < n; i++ {
+				pc.publish("ov/t", fmt.Sprintf("%d:%d", p, i), 1, false)
+				pk, err := pc.recv(20 * time.Second)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if pk.FixedHeader.Type != packets.Puback {
+					errs <- fmt.Errorf("publisher %d: got packet type %d, not PUBACK", p, pk.FixedHeader.Type)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	next := make([]int, pubs)
+	for got := 0; got < pubs*n; got++ {
+		pk, err := sub.recv(20 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d: %v", got, err)
+		}
+		var p, i int
+		if _, err := fmt.Sscanf(string(pk.Payload), "%d:%d", &p, &i); err != nil {
+			t.Fatalf("payload %q: %v", pk.Payload, err)
+		}
+		if i != next[p] {
+			t.Fatalf("publisher %d: message %d arrived when %d was due (%d received in all)", p, i, next[p], got)
+		}
+		next[p]++
+		sub.puback(pk.PacketID)
+	}
+	for p := 0; p < pubs; p++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

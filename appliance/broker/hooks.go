@@ -156,11 +156,11 @@ func (h *hooks) Provides(b byte) bool {
 		return true // a nil policy allows: cheap, and keeps the decision in one place
 	case mqtt.OnConnect, mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
 		mqtt.OnPublishDropped, mqtt.OnPacketEncode, mqtt.OnQosComplete, mqtt.OnClientExpired,
-		mqtt.OnQosPublish, mqtt.OnQosDropped, mqtt.OnPacketProcessed:
+		mqtt.OnQosPublish, mqtt.OnQosDropped, mqtt.OnPacketProcessed, mqtt.OnPacketRead:
 		return true
 	case mqtt.OnPublish:
 		return h.interceptors.Load() != nil || h.fullCount.Load() > 0 || h.ingressCount.Load() > 0
-	case mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketSent, mqtt.OnPacketRead:
+	case mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketSent:
 		return h.listeners.Load() != nil
 	}
 	return false
