@@ -206,9 +206,25 @@ func (h *Hook) Stats() Stats {
 	}
 }
 
+// ephemeral reports whether cl's session ends with its connection (MQTT 3.1.1
+// clean session, MQTT 5 session expiry 0: the condition mochi expires a
+// session on). Nothing of such a session is stored: after a restart it would
+// be gone anyway, and its in-flight messages are the bulk of the store's
+// writes under load. A v5 client cannot raise a zero expiry at DISCONNECT
+// [MQTT-3.14.2-2], so the answer never changes for a connection.
+func ephemeral(cl *mqtt.Client) bool {
+	return (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval == 0) ||
+		(cl.Properties.ProtocolVersion < 5 && cl.Properties.Clean)
+}
+
 // OnSessionEstablished stores the client. A clean start also removes what
-// the store still holds of the client's previous session.
+// the store still holds of the client's previous session; a session that
+// ends with its connection removes all of it and stores nothing.
 func (h *Hook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	if ephemeral(cl) {
+		h.deleteClient(cl.ID)
+		return
+	}
 	if pk.Connect.Clean {
 		h.enqueuePrefixDelete(bucketSubs, clientPrefix(cl.ID))
 		h.enqueuePrefixDelete(bucketInflight, clientPrefix(cl.ID))
@@ -221,8 +237,8 @@ func (h *Hook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 // change the session expiry). A client whose session was taken over by a new
 // connection is left alone: the new connection owns the record.
 func (h *Hook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
-	if cl.IsTakenOver() {
-		return
+	if cl.IsTakenOver() || ephemeral(cl) {
+		return // nothing stored since OnSessionEstablished removed it all
 	}
 	if expire {
 		h.deleteClient(cl.ID)
@@ -240,7 +256,7 @@ func (h *Hook) OnClientExpired(cl *mqtt.Client) {
 // OnSubscribed stores each filter the broker granted. Inline subscriptions (wedge's own
 // consumers, which subscribe again at every start) are not stored.
 func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
-	if cl.Net.Inline {
+	if cl.Net.Inline || ephemeral(cl) {
 		return
 	}
 	for i, sub := range pk.Filters {
@@ -261,7 +277,7 @@ func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []by
 // OnUnsubscribed deletes the filters the client no longer holds (mochi
 // raises the event even for an UNSUBSCRIBE it refused).
 func (h *Hook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
-	if cl.Net.Inline {
+	if cl.Net.Inline || ephemeral(cl) {
 		return
 	}
 	for _, sub := range pk.Filters {
@@ -293,16 +309,25 @@ func (h *Hook) OnRetainedExpired(topic string) {
 // broker's publish path: it only queues the packet, which is encoded by the
 // writer if no later event on the same key replaces it first.
 func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, _ int) {
+	if ephemeral(cl) {
+		return
+	}
 	h.enqueue(bucketInflight, inflightKey(cl.ID, pk.PacketID), pendOp{val: messageOf(pk, cl.ID, sent)})
 }
 
 // OnQosComplete deletes the completed in-flight message.
 func (h *Hook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	if ephemeral(cl) {
+		return
+	}
 	h.enqueue(bucketInflight, inflightKey(cl.ID, pk.PacketID), pendOp{del: true})
 }
 
 // OnQosDropped deletes the abandoned or expired in-flight message.
 func (h *Hook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	if ephemeral(cl) {
+		return
+	}
 	h.enqueue(bucketInflight, inflightKey(cl.ID, pk.PacketID), pendOp{del: true})
 }
 

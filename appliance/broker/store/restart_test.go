@@ -272,28 +272,58 @@ func TestSessionSurvivesRestartMQTT5(t *testing.T) {
 	disconnect5(t, sub)
 }
 
-func TestSessionEndsWithConnectionIsNotRestored(t *testing.T) {
+// A session that ends with its connection (v5 session expiry 0, 3.1.1 clean session) is
+// never stored, and connecting that way removes what an earlier persistent session of the
+// same client left in the store.
+func TestSessionEndsWithConnectionIsNotStored(t *testing.T) {
 	path := t.TempDir() + "/wedge.db"
 	db := openDB(t, path)
 	b := startBroker(t, db)
-	c, _ := connect5(t, b.addr, "ephemeral", true, 0, nil) // session expiry 0: ends with the connection
-	subscribe5(t, c, "e/#")
+	stored := func() int {
+		return rawCount(t, db, bucketSubs) + rawCount(t, db, bucketClients) + rawCount(t, db, bucketInflight)
+	}
+
+	// A persistent session first: client and subscription stored.
+	c, _ := connect5(t, b.addr, "ephemeral", true, 3600, nil)
+	subscribe5(t, c, "p/#")
+	disconnect5(t, c)
 	if err := b.hook.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if rawCount(t, db, bucketSubs) != 1 {
-		t.Fatal("subscription of the connected client not stored")
+	if rawCount(t, db, bucketSubs) != 1 || rawCount(t, db, bucketClients) != 1 {
+		t.Fatalf("persistent session not stored: %d subs, %d clients", rawCount(t, db, bucketSubs), rawCount(t, db, bucketClients))
 	}
+
+	// The same client, now with session expiry 0: the old session is removed, the new one,
+	// its subscription and its in-flight QoS 1 message are not stored.
+	rx := newReceived()
+	c, _ = connect5(t, b.addr, "ephemeral", false, 0, rx)
+	subscribe5(t, c, "e/#")
+	pub, _ := connect5(t, b.addr, "pub-e", true, 0, nil)
+	publish5(t, pub, "e/1", "m", false)
+	rx.waitFor(t, map[string][]string{"e/1": {"m"}})
+	if err := b.hook.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := stored(); n != 0 {
+		t.Fatalf("session that ends with its connection stored: %d subs, %d clients, %d in flight",
+			rawCount(t, db, bucketSubs), rawCount(t, db, bucketClients), rawCount(t, db, bucketInflight))
+	}
+
+	// MQTT 3.1.1 clean session: the same.
+	c3 := connect3(t, b.addr, "clean3", true, nil)
+	if tok := c3.Subscribe("c/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal("subscribe", tok.Error())
+	}
+	if err := b.hook.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := stored(); n != 0 {
+		t.Fatalf("3.1.1 clean session stored: %d records", n)
+	}
+	c3.Disconnect(100)
 	disconnect5(t, c)
-	deadline := time.Now().Add(10 * time.Second)
-	for rawCount(t, db, bucketSubs)+rawCount(t, db, bucketClients) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("session that ended with its connection still stored: %d subs, %d clients",
-				rawCount(t, db, bucketSubs), rawCount(t, db, bucketClients))
-		}
-		_ = b.hook.Flush()
-		time.Sleep(10 * time.Millisecond)
-	}
+	disconnect5(t, pub)
 	b.stop(t)
 }
 
