@@ -132,6 +132,30 @@ type clientConn struct {
 
 	held int          // hold depth; while > 0 writes collect in buf (wmu)
 	buf  bytes.Buffer // collected writes
+
+	// replies is set (wmu) while the read goroutine handles a read that brought more than one
+	// packet: the replies it writes (PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK,
+	// PINGRESP) collect in buf and leave in one write when it comes back to Read, instead of
+	// one system call each. Any other write (a PUBLISH to this client) flushes them first, so
+	// the order on the wire is kept; replyTimer flushes them if the read goroutine is held up.
+	replies    bool
+	replyTimer *time.Timer
+}
+
+// replyFlushAfter bounds how long a collected reply can wait for its read goroutine.
+const replyFlushAfter = 2 * time.Millisecond
+
+// isReply reports whether an encoded packet is one the server writes in reply to a client's
+// packet, on the client's read goroutine.
+func isReply(p []byte) bool {
+	if len(p) == 0 {
+		return false
+	}
+	switch p[0] >> 4 {
+	case 4, 5, 6, 7, 9, 11, 13: // PUBACK PUBREC PUBREL PUBCOMP SUBACK UNSUBACK PINGRESP
+		return true
+	}
+	return false
 }
 
 // holdFlushAt flushes collected writes early once they reach this size.
@@ -142,6 +166,20 @@ func (c *clientConn) hold() {
 	c.wmu.Lock()
 	c.held++
 	c.wmu.Unlock()
+}
+
+// endReplies ends the collection of replies and writes them: the read goroutine is back in
+// Read, or it was held up for replyFlushAfter.
+func (c *clientConn) endReplies() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.replies {
+		return
+	}
+	c.replies = false
+	if c.held == 0 {
+		_ = c.flushLocked()
+	}
 }
 
 // release ends a hold and writes what was collected.
@@ -176,6 +214,7 @@ func newClientConn(c net.Conn, maxPacket uint32, counters *Counters) *clientConn
 var errTooLarge = errors.New("packet too large")
 
 func (c *clientConn) Read(p []byte) (int, error) {
+	c.endReplies()
 	if c.oversize.Load() {
 		return 0, errTooLarge
 	}
@@ -184,7 +223,13 @@ func (c *clientConn) Read(p []byte) (int, error) {
 		c.readErr.Store(true)
 	}
 	if n > 0 {
+		before := c.fr.packets
 		v := c.fr.feed(p[:n])
+		if c.fr.packets-before > 1 && err == nil {
+			c.wmu.Lock()
+			c.replies = true
+			c.wmu.Unlock()
+		}
 		if c.fr.sawDisc {
 			c.peerDisc.Store(true) // a DISCONNECT from the client went by
 		}
@@ -212,7 +257,14 @@ func (c *clientConn) Write(p []byte) (int, error) {
 			}
 		}
 	}
-	if c.held > 0 {
+	if c.held > 0 || (c.replies && isReply(p)) {
+		if c.held == 0 && c.buf.Len() == 0 {
+			if c.replyTimer == nil {
+				c.replyTimer = time.AfterFunc(replyFlushAfter, c.endReplies)
+			} else {
+				c.replyTimer.Reset(replyFlushAfter)
+			}
+		}
 		c.buf.Write(p)
 		if c.buf.Len() >= holdFlushAt {
 			if err := c.flushLocked(); err != nil {
@@ -251,7 +303,11 @@ func (c *clientConn) Close() error {
 		c.writeControl(disconnectPacket(0x81))
 	}
 	c.wmu.Lock()
-	_ = c.flushLocked() // what a sender collected, best effort
+	c.replies = false
+	if c.replyTimer != nil {
+		c.replyTimer.Stop()
+	}
+	_ = c.flushLocked() // what a sender or the read goroutine collected, best effort
 	c.wmu.Unlock()
 	return c.Conn.Close()
 }

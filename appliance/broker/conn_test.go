@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"net"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -110,5 +113,141 @@ func TestWriteQueue32Bit(t *testing.T) {
 		if got := writeQueue(c.configured, c.intSize, log); got != c.want {
 			t.Errorf("writeQueue(%d, %d bits) = %d, want %d", c.configured, c.intSize, got, c.want)
 		}
+	}
+}
+
+// countConn counts the writes that reach the socket.
+type countConn struct {
+	net.Conn
+	writes atomic.Int32
+}
+
+func (c *countConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// loopbackPair returns both ends of a loopback TCP connection, the server's counting writes.
+func loopbackPair(t *testing.T) (server *countConn, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(); _ = client.Close() })
+	return &countConn{Conn: s}, client
+}
+
+func readN(t *testing.T, c net.Conn, n int) []byte {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The replies to a read that brought several packets leave in one write when the read
+// goroutine comes back to Read; a PUBLISH written meanwhile goes after them.
+func TestRepliesToOneReadShareAWrite(t *testing.T) {
+	server, client := loopbackPair(t)
+	cc := newClientConn(server, 0, nil)
+	cc.fr.first = false // past CONNECT
+	// Three QoS 1 PUBLISH packets (topic "a", ids 1-3) in one write.
+	var in []byte
+	for id := byte(1); id <= 3; id++ {
+		in = append(in, 0x32, 0x06, 0x00, 0x01, 'a', 0x00, id, 'x')
+	}
+	if _, err := client.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1024)
+	got := 0
+	for got < len(in) {
+		n, err := cc.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	if !cc.replies {
+		t.Skip("the three packets did not arrive in one read") // loopback normally delivers them together
+	}
+	for id := byte(1); id <= 3; id++ {
+		if _, err := cc.Write([]byte{0x40, 0x02, 0x00, id}); err != nil { // PUBACK
+			t.Fatal(err)
+		}
+	}
+	if w := server.writes.Load(); w != 0 {
+		t.Fatalf("%d writes before the read goroutine came back; want 0", w)
+	}
+	// A PUBLISH to this client flushes the replies first, in one write, then goes itself.
+	if _, err := cc.Write([]byte{0x30, 0x04, 0x00, 0x01, 'b', 'y'}); err != nil {
+		t.Fatal(err)
+	}
+	if w := server.writes.Load(); w != 2 {
+		t.Fatalf("%d writes; want 2 (the three PUBACKs, then the PUBLISH)", w)
+	}
+	want := []byte{0x40, 0x02, 0x00, 0x01, 0x40, 0x02, 0x00, 0x02, 0x40, 0x02, 0x00, 0x03, 0x30, 0x04, 0x00, 0x01, 'b', 'y'}
+	if b := readN(t, client, len(want)); !bytes.Equal(b, want) {
+		t.Fatalf("wire % x, want % x", b, want)
+	}
+}
+
+// Collected replies go out when the read goroutine returns to Read, or after replyFlushAfter
+// if it is held up.
+func TestCollectedRepliesAreFlushed(t *testing.T) {
+	server, client := loopbackPair(t)
+	cc := newClientConn(server, 0, nil)
+	cc.fr.first = false
+	in := []byte{0xC0, 0x00, 0xC0, 0x00} // two PINGREQs
+	if _, err := client.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	for got := 0; got < len(in); {
+		n, err := cc.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	if !cc.replies {
+		t.Skip("the two packets did not arrive in one read")
+	}
+	_, _ = cc.Write([]byte{0xD0, 0x00}) // PINGRESP, collected
+	if w := server.writes.Load(); w != 0 {
+		t.Fatalf("%d writes; want the PINGRESP collected", w)
+	}
+	// The read goroutine is held up (no Read): the timer sends it.
+	if b := readN(t, client, 2); !bytes.Equal(b, []byte{0xD0, 0x00}) {
+		t.Fatalf("got % x", b)
+	}
+	// Back in Read: what was collected leaves before Read blocks.
+	if _, err := client.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	for got := 0; got < len(in); {
+		n, err := cc.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	_, _ = cc.Write([]byte{0xD0, 0x00})
+	_, _ = cc.Write([]byte{0xD0, 0x00})
+	go func() { _, _ = cc.Read(buf) }() // blocks after flushing
+	if b := readN(t, client, 4); !bytes.Equal(b, []byte{0xD0, 0x00, 0xD0, 0x00}) {
+		t.Fatalf("got % x", b)
 	}
 }
