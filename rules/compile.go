@@ -39,7 +39,17 @@ var ruleTypes = []wfuncType{
 	{[]byte{wI32, wI32, wI32}, []byte{wI32}},                   // 8 emit_node
 	{[]byte{wI32, wI32, wI32, wI32}, []byte{wI32}},             // 9 call_emit
 	{[]byte{wI32}, []byte{wI32}},                               // 10 foreach_fill
+	{[]byte{wI64}, []byte{wI32, wI64, wI32}},                   // 11 eval: limit -> status, work, recs
 }
+
+// Function indexes of the module's own functions, after the imports: eval
+// (exported) sets the budget and calls run, the rule's body, then returns
+// the status, the work spent and the records' end, so that the host sets
+// and reads no global on a call.
+const (
+	funcEval = numImports
+	funcRun  = numImports + 1
+)
 
 // ruleImports lists the host functions (name, type index) by import index.
 var ruleImports = [numImports]struct {
@@ -845,7 +855,10 @@ func (g *gen) where(r *Rule) {
 	if r.Where == nil {
 		return
 	}
-	g.record(abi.RecWhere, 0, nil, nil)
+	if len(r.Fields) > 0 {
+		// (Without fields the output WHERE sees is empty: nothing to do.)
+		g.record(abi.RecWhere, 0, nil, nil)
+	}
 	g.ctx = whereCtx(r)
 	t := g.test(r.Where)
 	g.get(t)
@@ -1012,8 +1025,9 @@ func (g *gen) module() []byte {
 	}
 	m.section(2, s)
 	s = nil
-	s.u32(1)
-	s.u32(5) // eval: () -> i32
+	s.u32(2)
+	s.u32(11) // eval: (limit i64) -> (status i32, work i64, recs i32)
+	s.u32(5)  // run: () -> status i32
 	m.section(3, s)
 	s = nil
 	s.u32(1)
@@ -1040,7 +1054,7 @@ func (g *gen) module() []byte {
 	s.u32(0)
 	s.name(abi.ExportEval)
 	s.byte1(0x00)
-	s.u32(numImports)
+	s.u32(funcEval)
 	s.name(abi.ExportWork)
 	s.byte1(0x03)
 	s.u32(globWork)
@@ -1071,8 +1085,26 @@ func (g *gen) module() []byte {
 	}
 	body = append(body, g.code...)
 	body.byte1(opEnd)
+	// eval: limit = $0; work = 0; run(); then work and recs.
+	var ev wbuf
+	ev.u32(0) // no locals
+	ev.byte1(opLocalGet)
+	ev.u32(0)
+	ev.byte1(opGlobalSet)
+	ev.u32(globLimit)
+	ev.byte1(opI64Const, 0x00, opGlobalSet)
+	ev.u32(globWork)
+	ev.byte1(opCall)
+	ev.u32(funcRun)
+	ev.byte1(opGlobalGet)
+	ev.u32(globWork)
+	ev.byte1(opGlobalGet)
+	ev.u32(globRecs)
+	ev.byte1(opEnd)
 	s = nil
-	s.u32(1)
+	s.u32(2)
+	s.u32(uint32(len(ev)))
+	s = append(s, ev...)
 	s.u32(uint32(len(body)))
 	s = append(s, body...)
 	m.section(10, s)

@@ -58,46 +58,47 @@ func (st *wasmCall) fillSlots(in Columns) {
 	if len(c.slots) == 0 {
 		return
 	}
-	if cap(st.rootStr) < len(c.roots) {
-		st.rootStr = make([]string, len(c.roots))
+	nr := len(c.roots)
+	if cap(st.rootStr) < nr || cap(st.rootVal) < nr {
+		st.rootStr = make([]string, nr)
+		st.rootVal = make([]Value, nr)
 	}
-	st.rootStr = st.rootStr[:len(c.roots)]
+	st.rootStr, st.rootVal = st.rootStr[:nr], st.rootVal[:nr]
+	// One lookup per column. at holds, per root, its first key's index in
+	// spans/vals, -1 if it is not a JSON string read with steps.
+	at := st.at[:0]
+	nk := 0
 	for k, root := range c.roots {
+		v := in[root]
+		st.rootVal[k] = v
 		cid := int32(-1)
 		st.rootStr[k] = ""
-		if s, ok := in[root].(string); ok && c.rootSteps[k] {
+		n := -1
+		if s, ok := v.(string); ok && c.rootSteps[k] {
 			st.rootStr[k] = s
 			cid = int32(k)
 			for j := range k {
-				if c.rootSteps[j] && st.rootStr[j] == s {
-					if _, ok := in[c.roots[j]].(string); ok {
-						cid = int32(j)
-						break
-					}
+				if c.rootSteps[j] && st.rootStr[j] == s && at[j] >= 0 {
+					cid = int32(j)
+					break
 				}
 			}
+			n = nk
+			nk += len(c.rootKeys[k]) + 1 // +1: the valid flag, in vals
 		}
+		at = append(at, n)
 		off := abi.RootsOffset + 16*k
 		le.PutUint32(st.mem[off:], uint32(cid))
 		le.PutUint64(st.mem[off+8:], uint64(len(st.rootStr[k])))
 	}
-	// One validating scan per JSON column, recording the spans of the
-	// first keys its paths read (and decoding those where a path ends).
-	at := st.at[:0] // per root: its first key's index in spans/vals, -1 if not JSON
-	nk := 0
-	for k := range c.roots {
-		at = append(at, -1)
-		if _, ok := in[c.roots[k]].(string); ok && c.rootSteps[k] {
-			at[k] = nk
-			nk += len(c.rootKeys[k]) + 1 // +1: the valid flag, in vals
-		}
-	}
 	st.at = at
-	if cap(st.spans) < 2*nk {
+	if cap(st.spans) < 2*nk || cap(st.vals) < nk {
 		st.spans = make([]int, 2*nk)
 		st.vals = make([]Value, nk)
 	}
 	st.spans, st.vals = st.spans[:2*nk], st.vals[:nk]
+	// One validating scan per JSON column, recording the spans of the
+	// first keys its paths read (and decoding those where a path ends).
 	for k := range c.roots {
 		if n := at[k]; n >= 0 {
 			nkeys := len(c.rootKeys[k])
@@ -107,22 +108,22 @@ func (st *wasmCall) fillSlots(in Columns) {
 	}
 	for i := range c.slots {
 		sp := &c.slots[i]
-		v := in[c.roots[sp.root]]
 		var val Value
 		slow := false
-		switch {
+		switch n := at[sp.root]; {
 		case len(sp.steps) == 0:
-			val = v
-		case at[sp.root] >= 0 && sp.lazy:
-			val, slow = st.lazySlot(sp, at[sp.root])
-		case at[sp.root] >= 0:
-			val, slow = st.extractSlot(sp, at[sp.root])
+			val = st.rootVal[sp.root]
+		case n >= 0 && sp.lazy:
+			val, slow = st.lazySlot(sp, n)
+		case n >= 0:
+			val, slow = st.extractSlot(sp, n)
 		default:
-			val, slow = stepStatic(v, sp.steps)
+			val, slow = stepStatic(st.rootVal[sp.root], sp.steps)
 		}
 		st.writeSlot(abi.SlotsOffset+i*abi.ArgSlotSize, val, slow)
 	}
 	clear(st.vals)
+	clear(st.rootVal)
 }
 
 // extractSlot reads a slot's path from its JSON column, whose scan
@@ -294,12 +295,13 @@ func (st *wasmCall) fillElems(from int) {
 // flush applies the deferred records in order, each at the work spent
 // when it was written plus what the records before it charged (so that a
 // budget overrun or an error is the one the evaluator meets first).
-func (st *wasmCall) flush() error {
-	end := uint32(st.recs.Get())
+//
+// end is the end of the records (the recs global); a host function resets
+// recs before calling flush, eval's end does not need to (eval resets it).
+func (st *wasmCall) flush(end uint32) error {
 	if end == abi.RecOffset {
 		return nil
 	}
-	st.recs.Set(abi.RecOffset)
 	mem, e := st.mem, st.e
 	cur := e.work
 	var extra int64

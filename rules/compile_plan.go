@@ -101,7 +101,7 @@ func (g *gen) baseSlot(p *Path, lazy bool) (int, bool) {
 		}
 		r = len(o.roots)
 		g.rootIdx[p.Root] = r
-		o.roots = append(o.roots, p.Root)
+		o.roots = append(o.roots, internColumn(p.Root))
 		o.rootKeys = append(o.rootKeys, nil)
 		o.rootTerm = append(o.rootTerm, nil)
 		o.rootSteps = append(o.rootSteps, false)
@@ -370,4 +370,26 @@ func (c *compiled) indexElemKeys() {
 		}
 		c.elemKeyIdx = append(c.elemKeyIdx, j)
 	}
+}
+
+// columnNames are the names of the columns of publishes and events (spec
+// §6), as one set of strings shared by every rule.
+var columnNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"event", "id", "clientid", "username", "payload", "peerhost", "topic", "qos",
+		"flags", "headers", "pub_props", "timestamp", "publish_received_at", "node", "metadata"} {
+		m[n] = n
+	}
+	return m
+}()
+
+// internColumn returns the shared copy of a well-known column name: the
+// host looks the input slots' columns up on every call, and with many
+// rules one string read by all of them stays in the cache where each
+// rule's own copy would not.
+func internColumn(name string) string {
+	if s, ok := columnNames[name]; ok {
+		return s
+	}
+	return name
 }

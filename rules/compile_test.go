@@ -138,6 +138,51 @@ func TestCompiledWorkBudget(t *testing.T) {
 	}
 }
 
+// TestCompiledLazyBudget checks the budget of work the guest does alone
+// near maxWork: the compiled path starts with maxWork and adds the input's
+// share only when the work exceeds it (env.overBudget, run again from the
+// start when the guest stopped), which must give the evaluator's results.
+func TestCompiledLazyBudget(t *testing.T) {
+	// ≈ 99999 × (1 + 700 columns) units of FOREACH charges: over maxWork,
+	// in the guest alone (the module runs again) or with a host operator
+	// per element (the host makes the budget exact and tells the guest).
+	for _, sql := range []string{
+		`FOREACH [1..99999] AS i DO i * 2 AS d INCASE i > 99990 AND i < 99995 FROM "t"`,
+		`FOREACH [1..7000] AS i DO i * 2 AS d INCASE i > 6990 OR topic = s FROM "t"`,
+	} {
+		r, err := Parse(sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := Columns{"topic": "t", "s": strings.Repeat("s", 10000)}
+		for i := range 700 {
+			in[fmt.Sprint("c", i)] = int64(i)
+		}
+		checkCompiledRule(t, r, in) // over the budget: maxWork only
+		if _, err := r.Eval(in); err == nil {
+			t.Fatal("want a budget error without the big column")
+		}
+		for _, n := range []int{1 << 20, 2 << 20, 4 << 20} {
+			in["big"] = strings.Repeat("b", n) // 4 units per byte
+			checkCompiledRule(t, r, in)
+		}
+		if _, err := r.Eval(in); err != nil {
+			t.Fatalf("want no budget error with a big column: %v", err)
+		}
+		c, err := CompileRule(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 { // instances are reused: so is their state
+			ok, err := c.Match(in)
+			if err != nil || !ok {
+				t.Fatalf("Match = %v, %v", ok, err)
+			}
+		}
+		c.Close()
+	}
+}
+
 // TestCompiledConcurrent runs one compiled rule from many goroutines (run
 // with -race): instances come from the pool, one per caller.
 func TestCompiledConcurrent(t *testing.T) {

@@ -23,7 +23,11 @@ type env struct {
 	cached   bool
 	work     int64 // spent from limit
 	limit    int64 // maxWork plus the input's share
-	args     []Value
+	// lazyLimit means limit is only maxWork so far: the input's share is
+	// added when the work first exceeds it (see overBudget), which spares
+	// the compiled path a pass over the columns on every message.
+	lazyLimit bool
+	args      []Value
 	// A FOREACH element bound to a simple name (see inputColumn).
 	bindKey string
 	bindVal Value
@@ -39,19 +43,37 @@ func (e *env) popArgs(base int) {
 func (e *env) charge(n int64) error {
 	e.work += n
 	if e.work > e.limit {
-		return evalErr("evaluation exceeded its work budget (%d units)", e.limit)
+		return e.overBudget()
 	}
 	return nil
 }
 
-func newEnv(in Columns) *env {
+// overBudget is charge's error, once the limit is exact.
+func (e *env) overBudget() error {
+	if e.lazyLimit {
+		e.lazyLimit = false
+		e.limit = workLimit(e.base)
+		if e.work <= e.limit {
+			return nil
+		}
+	}
+	return evalErr("evaluation exceeded its work budget (%d units)", e.limit)
+}
+
+// workLimit is the work budget of an evaluation of in: maxWork plus 4
+// units per byte of its top-level strings.
+func workLimit(in Columns) int64 {
 	limit := int64(maxWork)
 	for _, v := range in {
 		if s, ok := v.(string); ok {
 			limit += 4 * int64(len(s))
 		}
 	}
-	return &env{base: in, limit: limit}
+	return limit
+}
+
+func newEnv(in Columns) *env {
+	return &env{base: in, limit: workLimit(in)}
 }
 
 // sizeOf estimates what producing v cost, for the work budget.

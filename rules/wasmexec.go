@@ -102,8 +102,12 @@ func (h *WasmHost) Load(r *Rule) (*CompiledRule, error) {
 	cr := &CompiledRule{Rule: r, c: c}
 	mod, err := h.rt.Compile(context.Background(), c.bin, abi.ExportEval, func(i *wasm.Instance) any {
 		mem, _ := i.Mem.Read(0, i.Mem.Size())
-		return &wasmCall{cr: cr, inst: i, mem: mem, work: i.Global(abi.ExportWork), limit: i.Global(abi.ExportLimit),
+		st := &wasmCall{cr: cr, inst: i, mem: mem, work: i.Global(abi.ExportWork), limit: i.Global(abi.ExportLimit),
 			recs: i.Global(abi.ExportRecs), jcache: i.Global(abi.ExportJCache)}
+		st.refs, st.rootStr, st.rootVal = st.refBuf[:0], st.rootStrBuf[:0], st.rootValBuf[:0]
+		st.at, st.spans, st.vals = st.atBuf[:0], st.spanBuf[:0], st.valBuf[:0]
+		st.nFields, st.foreach, st.hasStar = len(r.Fields), r.Foreach, c.hasStar
+		return st
 	})
 	if err != nil {
 		return nil, err
@@ -177,7 +181,10 @@ type wasmCall struct {
 	work, limit api.MutableGlobal
 	recs        api.MutableGlobal // the deferred records' end
 	jcache      api.MutableGlobal // the guest's view of e's decoding cache
-	e           *env
+	e           *env              // &ev during a call
+	ev          env
+	glimit      int64     // the budget the guest was given (e.limit may become exact later)
+	stack       [3]uint64 // eval's parameter and results
 	refs        []Value
 	args        []Value
 	res         map[string]Value
@@ -189,6 +196,7 @@ type wasmCall struct {
 	// The input slots' columns (compile_exec.go): their values, their
 	// strings (for the decoding cache) and JSON value spans.
 	rootStr []string
+	rootVal []Value // (only during fillSlots)
 	spans   []int
 	vals    []Value
 	at      []int
@@ -196,6 +204,19 @@ type wasmCall struct {
 	lazy      bool
 	lazyS     string
 	lazySpans []int
+	// Inline backing arrays of the slices above for small rules, so that
+	// a call touches fewer separate allocations (with many rules, each
+	// call of another module meets cold caches).
+	// The rule's shape, copied next to the rest (see refBuf).
+	nFields    int
+	foreach    bool
+	hasStar    bool
+	refBuf     [8]Value
+	rootStrBuf [4]string
+	rootValBuf [4]Value
+	atBuf      [4]int
+	spanBuf    [16]int
+	valBuf     [8]Value
 	// jc is the cache id last agreed with the guest, lastSrc the string
 	// e's cache held then.
 	jc      int32
@@ -206,7 +227,23 @@ var itemKey = []Step{{Key: "item"}}
 
 // Eval evaluates the rule on in, like (*Rule).Eval: a nil Output when WHERE
 // is false, an *EvalError when evaluation fails.
-func (c *CompiledRule) Eval(in Columns) (out *Output, err error) {
+func (c *CompiledRule) Eval(in Columns) (*Output, error) {
+	return c.run(in, true)
+}
+
+// Match reports whether Eval would give an output (WHERE holds), with
+// Eval's errors, without returning the output: for a rule without fields
+// (a WHERE alone, as engine.ShareSelectStar compiles SELECT * rules to) it
+// builds none.
+func (c *CompiledRule) Match(in Columns) (bool, error) {
+	out, err := c.run(in, false)
+	return out != nil, err
+}
+
+// noOutput is run's output for Match when the rule's output is not built.
+var noOutput = &Output{}
+
+func (c *CompiledRule) run(in Columns, wantOut bool) (out *Output, err error) {
 	inst, err := c.mod.Get(context.Background())
 	if err != nil {
 		return nil, err
@@ -216,59 +253,93 @@ func (c *CompiledRule) Eval(in Columns) (out *Output, err error) {
 		if p := recover(); p != nil {
 			out, err = nil, evalErr("internal error: %v", p)
 		}
-		clear(st.refs)
-		st.refs = st.refs[:0]
-		clear(st.rootStr)
-		st.lastSrc, st.lazyS, st.lazy = "", "", false
-		st.e, st.res, st.out, st.coll, st.item, st.err = nil, nil, nil, nil, nil, nil
+		st.reset()
 		c.mod.Put(inst)
 	}()
-	st.e = newEnv(in)
-	size := len(c.Rule.Fields)
-	if c.c.hasStar {
-		size += len(in)
+	out, err, again := st.eval(in, wantOut, maxWork, true)
+	if again {
+		// The guest ran out of the base budget before the input's share
+		// was added: run it again with the exact budget.
+		limit := st.e.limit
+		st.reset()
+		out, err, _ = st.eval(in, wantOut, limit, false)
 	}
-	st.res = make(map[string]Value, size)
+	return out, err
+}
+
+// reset clears the state of a call, for the next one.
+func (st *wasmCall) reset() {
+	clear(st.refs)
+	st.refs = st.refs[:0]
+	clear(st.rootStr)
+	st.lastSrc, st.lazyS, st.lazy = "", "", false
+	st.ev = env{}
+	st.e, st.res, st.out, st.coll, st.item, st.err = nil, nil, nil, nil, nil, nil
+}
+
+// eval is one call of the module with the given budget (lazy: only
+// maxWork so far, see env.overBudget). again reports that the guest
+// exceeded a lazy budget that the exact one may allow.
+func (st *wasmCall) eval(in Columns, wantOut bool, limit int64, lazy bool) (out *Output, err error, again bool) {
+	c := st.cr
+	st.ev = env{base: in, limit: limit, lazyLimit: lazy}
+	st.e = &st.ev
+	if wantOut || st.nFields > 0 {
+		size := st.nFields
+		if st.hasStar {
+			size += len(in)
+		}
+		st.res = make(map[string]Value, size)
+	}
 	st.refs = append(st.refs, c.c.consts...)
 	st.collKey = itemKey
 	st.jc, st.lastSrc = -1, ""
 	st.fillSlots(in)
-	st.work.Set(0)
-	st.limit.Set(uint64(st.e.limit))
-	var stack [1]uint64
-	if err := inst.Call(stack[:]); err != nil {
+	st.glimit = limit
+	stack := st.stack[:]
+	stack[0] = uint64(limit)
+	if err := st.inst.Call(stack); err != nil {
 		if st.err != nil {
-			return nil, st.err
+			return nil, st.err, false
 		}
-		return nil, evalErr("internal error: %v", err)
+		return nil, evalErr("internal error: %v", err), false
 	}
-	switch uint32(stack[0]) {
+	status := uint32(stack[0])
+	switch status {
 	case abi.StatusOK, abi.StatusNoMatch, abi.StatusBudget:
 		if st.err != nil {
-			return nil, st.err // foreach_begin failed (its count was 0)
+			return nil, st.err, false // foreach_begin failed (its count was 0)
 		}
 		// Apply the deferred records: an error of theirs came first.
-		st.e.work = int64(st.work.Get())
-		if err := st.flush(); err != nil {
-			return nil, err
+		st.e.work = int64(stack[1])
+		if err := st.flush(uint32(stack[2])); err != nil {
+			return nil, err, false
+		}
+		if status == abi.StatusBudget && st.e.lazyLimit {
+			if st.e.overBudget() == nil {
+				return nil, nil, true
+			}
 		}
 		if err := st.e.charge(0); err != nil {
-			return nil, err
+			return nil, err, false
 		}
-		switch uint32(stack[0]) {
+		switch status {
 		case abi.StatusOK:
-			if c.Rule.Foreach {
-				return st.out, nil
+			if st.foreach {
+				return st.out, nil, false
 			}
-			return &Output{Object: st.res}, nil
+			if st.res == nil {
+				return noOutput, nil, false
+			}
+			return &Output{Object: st.res}, nil, false
 		case abi.StatusNoMatch:
-			return nil, nil
+			return nil, nil, false
 		}
-		return nil, evalErr("internal error: budget status within the budget")
+		return nil, evalErr("internal error: budget status within the budget"), false
 	case abi.StatusHostError:
-		return nil, st.err
+		return nil, st.err, false
 	}
-	return nil, evalErr("internal error: rule module returned status %d", stack[0])
+	return nil, evalErr("internal error: rule module returned status %d", status), false
 }
 
 func (st *wasmCall) value(t, b uint64) Value {
@@ -330,7 +401,11 @@ func hostFunc(name string, params, results []api.ValueType, failCode uint64, f f
 				}
 			}()
 			st.e.work = int64(st.work.Get())
-			if err := st.flush(); err != nil {
+			end := uint32(st.recs.Get())
+			if end != abi.RecOffset {
+				st.recs.Set(abi.RecOffset)
+			}
+			if err := st.flush(end); err != nil {
 				st.fail(stack, failCode, err)
 				return
 			}
@@ -342,6 +417,12 @@ func hostFunc(name string, params, results []api.ValueType, failCode uint64, f f
 			f(st, stack)
 			st.cacheOut()
 			st.work.Set(uint64(st.e.work))
+			if st.e.limit != st.glimit {
+				// A charge on the host made the budget exact: so is
+				// the guest's.
+				st.glimit = st.e.limit
+				st.limit.Set(uint64(st.glimit))
+			}
 		}}
 }
 

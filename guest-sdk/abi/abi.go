@@ -3,11 +3,11 @@ package abi
 // RuleVersion is the version of the rule-module ABI described here. It is
 // part of RuleImportModule, so that a module built for another version
 // fails to instantiate instead of misbehaving.
-const RuleVersion = 2
+const RuleVersion = 3
 
 // RuleImportModule is the module name of the host functions a rule module
 // imports.
-const RuleImportModule = "wedge_rule_v2"
+const RuleImportModule = "wedge_rule_v3"
 
 // Host functions a rule module imports from RuleImportModule. A value is a
 // pair (tag i32, bits i64); see the Tag constants.
@@ -65,11 +65,18 @@ const (
 const (
 	// ExportMemory is the module's linear memory.
 	ExportMemory = "memory"
-	// ExportEval evaluates a rule on the current message: () -> status i32.
+	// ExportEval evaluates a rule on the current message with the given
+	// work budget: (limit i64) -> (status i32, work i64, recs i32). It
+	// sets ExportLimit to limit and ExportWork to 0 before the rule runs,
+	// and returns the status with the final values of ExportWork and
+	// ExportRecs, so that the host sets and reads no global on a call
+	// without host calls.
 	ExportEval = "eval"
-	// ExportWork is a mutable i64 global: the work units spent so far.
+	// ExportWork is a mutable i64 global: the work units spent so far
+	// (host functions read it, and write back what they charged).
 	ExportWork = "work"
-	// ExportLimit is a mutable i64 global: the work budget.
+	// ExportLimit is a mutable i64 global: the work budget (eval's
+	// parameter; a host function may raise it during the call).
 	ExportLimit = "limit"
 	// ExportRecs is a mutable i32 global: the address where the next
 	// deferred record goes (RecOffset when none is pending).

@@ -415,11 +415,19 @@ func indexOf(b, sub []byte) int {
 
 // BenchmarkHandleMessage is the engine alone, without the broker: one
 // message through the index and one rule (SELECT * … WHERE payload.x > 0,
-// do_nothing) out of n.
+// do_nothing) out of n. "spread" cycles over the topics of the 100 rules,
+// so that each message runs another rule (as spread_rules100 of
+// BenchmarkThroughputRules). WEDGE_BENCH_ENGINE=wasm runs the compiled path.
 func BenchmarkHandleMessage(b *testing.B) {
-	for _, n := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprint("rules", n), func(b *testing.B) {
-			e, err := engine.New(engine.Options{Logger: quietLogger()})
+	for _, n := range []int{1, 100, 1000, -100} {
+		name := fmt.Sprint("rules", n)
+		spread := 1
+		if n < 0 {
+			n, spread = -n, -n
+			name = fmt.Sprint("spread_rules", n)
+		}
+		b.Run(name, func(b *testing.B) {
+			e, err := engine.New(engine.Options{Logger: quietLogger(), Compile: benchCompile(b)})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -429,11 +437,16 @@ func BenchmarkHandleMessage(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			m := &engine.Message{ClientID: "c1", Username: "u", PeerHost: "127.0.0.1", Topic: "bench/0", QoS: 1,
-				Payload: []byte(`{"x":1,"temperature":21.5,"device":"d1"}`), Received: time.Now()}
+			ms := make([]*engine.Message, spread)
+			for i := range ms {
+				ms[i] = &engine.Message{ClientID: "c1", Username: "u", PeerHost: "127.0.0.1", Topic: "bench/" + strconv.Itoa(i), QoS: 1,
+					Payload: []byte(`{"x":1,"temperature":21.5,"device":"d1"}`), Received: time.Now()}
+			}
 			b.ReportAllocs()
+			i := 0
 			for b.Loop() {
-				e.HandleMessage(m)
+				e.HandleMessage(ms[i%spread])
+				i++
 			}
 		})
 	}

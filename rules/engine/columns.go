@@ -115,20 +115,44 @@ func putStr(c rules.Columns, k, v string) {
 // Env.Selected or Env.Columns is enough to keep them.
 type columnBuf struct {
 	c rules.Columns
+	// trig is the message's trigger, recycled with the map (cleared by
+	// HandleMessage once its rules ran).
+	trig trigger
+	// What c holds from the last message, so that fillColumns writes only
+	// what changed (nothing else writes into c but metadata, and the
+	// values are never modified): the engine (event, node), the client's
+	// columns, the flags, qos and timestamps, whether pub_props is empty
+	// and whether metadata is there. The zero value knows nothing.
+	eng     *Engine
+	cl      *clientCols
+	flags   int // 1 + 2×retain + dup, 0 for none
+	qos     int // 1 + qos, 0 for none
+	ms      int64
+	msSet   bool
+	noProps bool
+	meta    bool // set by HandleMessage: its first rule wrote metadata into c
 }
 
 var columnBufs = sync.Pool{New: func() any { return &columnBuf{c: make(rules.Columns, 18)} }}
 
 // release recycles the map. It is not cleared: the next message overwrites
-// the same keys, which costs less than inserting them into an empty map
-// (messageColumns makes sure no other key is left). Until then it keeps the
-// last message's values alive: a few maps, as many as the pool holds.
+// the values that changed, which costs less than inserting them into an
+// empty map (messageColumns makes sure no other key is left). Until then it
+// keeps the last message's values alive: a few maps, as many as the pool
+// holds. The metadata column stays: every rule writes its own before it
+// runs.
 func (b *columnBuf) release() {
 	if len(b.c) > 32 {
 		return // grown by something unusual: let it go
 	}
-	delete(b.c, "metadata")
 	columnBufs.Put(b)
+}
+
+// forget clears the map and what the buffer knows of it.
+func (b *columnBuf) forget() {
+	clear(b.c)
+	c, t := b.c, b.trig
+	*b = columnBuf{c: c, trig: t}
 }
 
 // clientCols are the columns of a publish that depend only on its client,
@@ -190,45 +214,75 @@ func (e *Engine) messageColumns(m *Message) *columnBuf {
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	ms := rules.Value(ts.UnixMilli()) // boxed once for both timestamps
 	cl := e.clients.get(m)
 	buf := columnBufs.Get().(*columnBuf)
-	if n := e.fillColumns(buf.c, m, cl, ms); len(buf.c) != n {
+	if n := e.fillColumns(buf, m, cl, ts.UnixMilli()); len(buf.c) != n {
 		// A recycled map with a key this message does not set: start afresh.
-		clear(buf.c)
-		e.fillColumns(buf.c, m, cl, ms)
+		buf.forget()
+		e.fillColumns(buf, m, cl, ts.UnixMilli())
 	}
 	return buf
 }
 
-// fillColumns sets the columns of a publish in c, overwriting what c holds,
-// and returns how many there are.
-func (e *Engine) fillColumns(c rules.Columns, m *Message, cl *clientCols, ms rules.Value) int {
+// fillColumns sets the columns of a publish in b.c, overwriting what b.c
+// holds (skipping the values b knows it holds already), and returns how
+// many columns b.c should then have (metadata included when b.c kept it).
+func (e *Engine) fillColumns(b *columnBuf, m *Message, cl *clientCols, ms int64) int {
+	c := b.c
 	n := 12
-	c["event"] = rules.EventPublish
-	c["id"] = e.msgID(m.ID)
-	c["clientid"] = cl.clientVal
-	c["payload"] = string(m.Payload)
-	c["topic"] = m.Topic
-	c["qos"] = int64(m.QoS)
-	c["flags"] = flagMap[b2i(m.Retain)][b2i(m.Dup)]
-	if cl.peerVal != nil {
-		c["peerhost"] = cl.peerVal
+	if b.meta {
 		n++
-	} else {
-		delete(c, "peerhost")
+	}
+	if b.eng != e {
+		c["event"] = rules.EventPublish
+		c["node"] = e.nodeVal
+		b.eng, b.cl = e, nil
+	}
+	if b.cl != cl {
+		c["clientid"] = cl.clientVal
+		if cl.peerVal != nil {
+			c["peerhost"] = cl.peerVal
+		} else {
+			delete(c, "peerhost")
+		}
+		if cl.userVal != nil {
+			c["username"] = cl.userVal
+		} else {
+			delete(c, "username")
+		}
+		c["headers"] = cl.headers
+		b.cl = cl
+	}
+	if cl.peerVal != nil {
+		n++
 	}
 	if cl.userVal != nil {
-		c["username"] = cl.userVal
 		n++
-	} else {
-		delete(c, "username")
 	}
-	c["headers"] = cl.headers
-	c["pub_props"] = userProps(m.Properties)
-	c["timestamp"] = ms
-	c["publish_received_at"] = ms
-	c["node"] = e.nodeVal
+	c["id"] = e.msgID(m.ID)
+	c["payload"] = string(m.Payload)
+	c["topic"] = m.Topic
+	if q := 1 + int(m.QoS); b.qos != q {
+		c["qos"] = int64(m.QoS)
+		b.qos = q
+	}
+	if f := 1 + 2*b2i(m.Retain) + b2i(m.Dup); b.flags != f {
+		c["flags"] = flagMap[b2i(m.Retain)][b2i(m.Dup)]
+		b.flags = f
+	}
+	if len(m.Properties) > 0 {
+		c["pub_props"] = userProps(m.Properties)
+		b.noProps = false
+	} else if !b.noProps {
+		c["pub_props"] = noProps
+		b.noProps = true
+	}
+	if !b.msSet || b.ms != ms {
+		v := rules.Value(ms) // boxed once for both timestamps
+		c["timestamp"] = v
+		c["publish_received_at"] = v
+		b.ms, b.msSet = ms, true
+	}
 	return n
 }
 

@@ -74,6 +74,7 @@ type rule struct {
 	logged  *atomic.Int64 // last error log (unix ns), rate limit
 	meta    rules.Value   // the metadata column, {"rule_id": id}, made once
 	shares  bool          // prog's output may be its input map (sharesInput)
+	star    *selectStar   // prog, when it is one (runRule tests its WHERE alone)
 }
 
 type actionInst struct {
@@ -196,6 +197,7 @@ func (e *Engine) build(sp RuleSpec, metrics *RuleMetrics) (*rule, error) {
 	}
 	r := &rule{spec: sp, parsed: parsed, prog: prog, metrics: metrics, logged: new(atomic.Int64),
 		meta: map[string]rules.Value{"rule_id": sp.ID}, shares: sharesInput(prog)}
+	r.star, _ = prog.(*selectStar)
 	r.actions, err = e.buildActions(sp.ID, "actions", sp.Actions, "")
 	if err != nil {
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"testing"
 	"time"
 
@@ -211,9 +213,51 @@ func (f actionFunc) Run(_ context.Context, env *Env) error { return f(env) }
 func TestFillColumnsCount(t *testing.T) {
 	e, _, _ := newTestEngine(t, nil)
 	for _, m := range []*Message{{ClientID: "c"}, {ClientID: "c", Username: "u"}, {PeerHost: "h"}, {Username: "u", PeerHost: "h", Properties: []Property{{"k", "v"}}}} {
-		c := rules.Columns{}
-		if n := e.fillColumns(c, m, newClientCols(m), int64(1)); n != len(c) {
-			t.Fatalf("%+v: counted %d, set %d", m, n, len(c))
+		b := &columnBuf{c: rules.Columns{}}
+		if n := e.fillColumns(b, m, newClientCols(m), 1); n != len(b.c) {
+			t.Fatalf("%+v: counted %d, set %d", m, n, len(b.c))
+		}
+	}
+}
+
+// TestRecycledColumns: a recycled map of columns, filled again for the
+// next message, holds exactly what a new map would.
+func TestRecycledColumns(t *testing.T) {
+	e, _, _ := newTestEngine(t, nil)
+	e2, _, _ := newTestEngine(t, nil)
+	e2.nodeVal = "other@node"
+	msgs := []*Message{
+		{ID: 1, ClientID: "c", Topic: "a", Payload: []byte("1"), Received: time.UnixMilli(5)},
+		{ID: 2, ClientID: "c", Username: "u", Topic: "b", QoS: 1, Retain: true, Payload: []byte("2"), Received: time.UnixMilli(5)},
+		{ID: 3, ClientID: "d", PeerHost: "h", Topic: "b", QoS: 1, Dup: true, Received: time.UnixMilli(6)},
+		{ID: 4, ClientID: "d", PeerHost: "h", Topic: "c", Properties: []Property{{"k", "v"}}, Received: time.UnixMilli(6)},
+		{ID: 5, ClientID: "d", PeerHost: "h", Topic: "c", Received: time.UnixMilli(6)},
+		{ID: 6, ClientID: "c", Username: "u", PeerHost: "h", Topic: "c", QoS: 2, Received: time.UnixMilli(7)},
+		{ID: 7, ClientID: "c", Topic: "d", Received: time.UnixMilli(7)},
+	}
+	b := &columnBuf{c: rules.Columns{}}
+	for round := range 3 {
+		for i, m := range msgs {
+			eng := e
+			if (i+round)%3 == 0 {
+				eng = e2
+			}
+			cl := eng.clients.get(m)
+			want := &columnBuf{c: rules.Columns{}}
+			eng.fillColumns(want, m, cl, m.Received.UnixMilli())
+			if n := eng.fillColumns(b, m, cl, m.Received.UnixMilli()); n != len(b.c) {
+				b.forget()
+				eng.fillColumns(b, m, cl, m.Received.UnixMilli())
+			}
+			got := maps.Clone(b.c)
+			delete(got, "metadata")
+			if !reflect.DeepEqual(got, want.c) {
+				t.Fatalf("round %d, message %d:\n got %v\nwant %v", round, i, got, want.c)
+			}
+			b.c["metadata"] = map[string]rules.Value{"rule_id": "r"} // as runRule
+			b.meta = true                                            // as HandleMessage
+			b.release()
+			b = columnBufs.Get().(*columnBuf) // (maybe another one)
 		}
 	}
 }

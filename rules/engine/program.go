@@ -72,6 +72,25 @@ func (p *selectStar) Eval(in rules.Columns) (*rules.Output, error) {
 	return &rules.Output{Object: in}, nil
 }
 
+// matcher is implemented by Programs that can test their WHERE without
+// building an output (*rules.CompiledRule).
+type matcher interface {
+	Match(rules.Columns) (bool, error)
+}
+
+// match reports whether the rule's WHERE holds on in (Eval's output would
+// be in itself), building no output when where is a matcher.
+func (p *selectStar) match(in rules.Columns) (bool, error) {
+	if p.where == nil {
+		return true, nil
+	}
+	if m, ok := p.where.(matcher); ok {
+		return m.Match(in)
+	}
+	out, err := p.where.Eval(in)
+	return out != nil, err
+}
+
 // sharesInput reports whether a Program's output may be its input map (the
 // engine then gives the next rule of the same message its own copy of the
 // columns, as it writes metadata.rule_id into them).

@@ -78,16 +78,18 @@ func (e *Engine) HandleMessage(m *Message) Hold {
 	}
 	cb := e.messageColumns(m)
 	cols := cb.c
-	t := new(trigger)
+	t := &cb.trig
 	for i, r := range matched {
 		if i > 0 && matched[i-1].shares {
 			cols = maps.Clone(cols) // the previous rule's output is cols: leave it as it was
 		}
 		e.runRule(t, r, cols, hops)
 	}
-	t.env = Env{}
+	h := joinHolds(t.holds)
+	*t = trigger{}
+	cb.meta = true // the first rule's metadata is in cb.c (see runRule)
 	cb.release()
-	return joinHolds(t.holds)
+	return h
 }
 
 // MaxHops bounds a chain of rules republishing each other's output (A's
@@ -192,6 +194,24 @@ type trigger struct {
 func (e *Engine) runRule(t *trigger, r *rule, cols rules.Columns, hops int) {
 	r.metrics.Matched.Add(1)
 	cols["metadata"] = r.meta
+	if r.star != nil {
+		// SELECT *: the output is cols itself when WHERE holds.
+		ok, err := r.star.match(cols)
+		switch {
+		case err != nil:
+			r.metrics.Exception.Add(1)
+			e.logLimited(r.logged, "rule evaluation failed", "rule", r.spec.ID, "error", err)
+			return
+		case !ok:
+			r.metrics.NoResult.Add(1)
+			return
+		}
+		r.metrics.Passed.Add(1)
+		if len(r.actions) > 0 {
+			e.runActions(t, r, cols, cols, hops)
+		}
+		return
+	}
 	out, err := r.prog.Eval(cols)
 	switch {
 	case err != nil:
