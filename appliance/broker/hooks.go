@@ -76,6 +76,22 @@ type Interceptor interface {
 	OnMessage(m *Message) Hold
 }
 
+// TopicFilter is implemented by an Interceptor that sees only some topics: the broker asks
+// Wants before it builds the Message, so a publish no interceptor wants costs nothing more.
+type TopicFilter interface {
+	Wants(topic string) bool
+}
+
+// wanted reports whether an interceptor wants a publish on topic.
+func wanted(ics []Interceptor, topic string) bool {
+	for _, ic := range ics {
+		if f, ok := ic.(TopicFilter); !ok || f.Wants(topic) {
+			return true
+		}
+	}
+	return false
+}
+
 // EventType names a client or session event, as the rule engine's $events topics do.
 type EventType string
 
@@ -369,7 +385,7 @@ func (h *hooks) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, e
 		h.holdForFullQueues(cl, pk.TopicName)
 	}
 	var holds []Hold
-	if ics := h.interceptors.Load(); ics != nil {
+	if ics := h.interceptors.Load(); ics != nil && wanted(*ics, pk.TopicName) {
 		m := &Message{
 			ID:       h.msgID.Add(1),
 			Client:   h.clientInfo(cl),

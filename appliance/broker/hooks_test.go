@@ -211,3 +211,40 @@ func TestPolicy(t *testing.T) {
 		t.Fatalf("after removing the policy: %v", sa.ReasonCodes)
 	}
 }
+
+// filterInterceptor sees only the topics it wants.
+type filterInterceptor struct {
+	interceptor
+	want string
+}
+
+func (f *filterInterceptor) Wants(topic string) bool { return topic == f.want }
+
+// TestTopicFilterSkipsUnwantedTopics: an interceptor that is a TopicFilter sees only the
+// publishes it wants; the others are routed without it.
+func TestTopicFilterSkipsUnwantedTopics(t *testing.T) {
+	b := testBroker(t, nil)
+	ic := &filterInterceptor{interceptor: interceptor{seen: make(chan *Message, 10)}, want: "tf/yes"}
+	b.AddInterceptor(ic)
+	sub := dialRaw(t, b.Addr("tcp"), 5)
+	sub.connect("tf-sub", true)
+	sub.subscribe("tf/#", 0)
+	pub := dialRaw(t, b.Addr("tcp"), 5)
+	pub.connect("tf-pub", true)
+	pub.publish("tf/no", "1", 0, false)
+	pub.publish("tf/yes", "2", 0, false)
+	for _, want := range []string{"tf/no", "tf/yes"} {
+		pk, err := sub.recv(5 * time.Second)
+		if err != nil || pk.TopicName != want {
+			t.Fatalf("got %q (%v), want %q", pk.TopicName, err, want)
+		}
+	}
+	if m := <-ic.seen; m.Topic != "tf/yes" {
+		t.Fatalf("interceptor saw %q", m.Topic)
+	}
+	select {
+	case m := <-ic.seen:
+		t.Fatalf("interceptor also saw %q", m.Topic)
+	default:
+	}
+}

@@ -50,6 +50,9 @@ var eventNames = func() map[broker.EventType]string {
 // publish, on the publisher's goroutine.
 type Interceptor struct{ E *engine.Engine }
 
+// Wants implements broker.TopicFilter: whether a rule's FROM matches topic.
+func (ic Interceptor) Wants(topic string) bool { return ic.E.Wants(topic) }
+
 // OnMessage implements broker.Interceptor.
 func (ic Interceptor) OnMessage(m *broker.Message) broker.Hold {
 	em := engine.Message{

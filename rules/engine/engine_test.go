@@ -536,3 +536,20 @@ func TestEventLoopGuard(t *testing.T) {
 		t.Fatalf("metrics %+v", m)
 	}
 }
+
+// Wants answers whether a rule's FROM matches a topic, so the broker can skip building a
+// message no rule reads.
+func TestWants(t *testing.T) {
+	e, _, _ := newTestEngine(t, nil)
+	if e.Wants("a/b") {
+		t.Fatal("wanted with no rules")
+	}
+	if _, err := e.Create(req("w", `SELECT * FROM "a/#", "$SYS/#"`)); err != nil {
+		t.Fatal(err)
+	}
+	for topic, want := range map[string]bool{"a/b": true, "a": true, "b/a": false, "$SYS/x": false} {
+		if got := e.Wants(topic); got != want {
+			t.Errorf("Wants(%q) = %v, want %v", topic, got, want)
+		}
+	}
+}

@@ -34,6 +34,17 @@ type Message struct {
 	Local bool
 }
 
+// Wants reports whether HandleMessage may run a rule for a message on topic:
+// a rule's FROM matches it.
+func (e *Engine) Wants(topic string) bool {
+	s := e.snap.Load()
+	if s.nTopic == 0 || (!e.opts.SysMessages && strings.HasPrefix(topic, "$SYS/")) {
+		return false
+	}
+	var buf [8]*rule
+	return len(s.topics.match(topic, buf[:0])) > 0
+}
+
 // HandleMessage runs the rules whose FROM matches the message's topic, on
 // the caller's goroutine. Rule errors and action failures are counted and
 // logged, never returned. The Hold, nil unless an async action deferred its
