@@ -127,10 +127,18 @@ func topicPayload(body []byte) (string, []byte) {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// benchCompile is the rule engine the broker benchmarks run: the evaluator, or with
-// WEDGE_BENCH_ENGINE=wasm the compiled path (what the daemon runs on amd64 and arm64).
+// benchCompile is the rule engine the broker benchmarks run: what the daemon runs on this
+// platform (the compiled path on amd64 and arm64, rules.DefaultEngine), or the one
+// WEDGE_BENCH_ENGINE names ("eval" or "wasm").
 func benchCompile(tb testing.TB) func(*rules.Rule) (engine.Program, error) {
-	if os.Getenv("WEDGE_BENCH_ENGINE") != "wasm" {
+	eng := rules.DefaultEngine()
+	if v := os.Getenv("WEDGE_BENCH_ENGINE"); v != "" {
+		var err error
+		if eng, err = rules.ParseEngine(v); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if eng != rules.EngineWasm {
 		return nil
 	}
 	host, err := rules.DefaultWasmHost()
