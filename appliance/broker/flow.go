@@ -43,6 +43,7 @@ type flowState struct {
 	credit  int32    // units taken out of mochi's quota, not yet spent
 	fifo    []uint16 // packet ids waiting, in the order they were queued
 	running bool     // the connection's sender goroutine is live
+	swept   bool     // in h.credited: the sweeper comes back for it
 	wake    chan struct{}
 	out     []packets.Packet // the sender's batch, reused between rounds
 	// acked is the message an acknowledgement being processed completes, saved while events
@@ -187,10 +188,14 @@ func (h *hooks) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		if t == packets.Pubcomp {
 			cl.State.Inflight.IncreaseReceiveQuota() // as mochi does for every PUBCOMP
 		}
-		orig, ok := cl.State.Inflight.Get(pk.PacketID)
-		if ok && cl.State.Inflight.Delete(pk.PacketID) { // [MQTT-4.3.2-5] [MQTT-4.3.3-12]
+		var orig packets.Packet
+		listening := h.listening()
+		if listening {
+			orig, _ = cl.State.Inflight.Get(pk.PacketID)
+		}
+		if cl.State.Inflight.Delete(pk.PacketID) { // [MQTT-4.3.2-5] [MQTT-4.3.3-12]
 			atomic.AddInt64(&h.b.srv.Info.Inflight, -1)
-			if h.listening() {
+			if listening {
 				st := h.flow(cl)
 				st.mu.Lock()
 				if t == packets.Pubcomp {
@@ -272,9 +277,13 @@ func (h *hooks) spend(st *flowState) {
 		st.fifo = nil // let the backing array go
 	}
 	if st.credit > 0 && len(st.fifo) > 0 {
-		h.credited.Store(st, struct{}{})
-	} else {
+		if !st.swept {
+			h.credited.Store(st, struct{}{})
+			st.swept = true
+		}
+	} else if st.swept {
 		h.credited.Delete(st)
+		st.swept = false
 	}
 	st.mu.Unlock()
 	for i := range out {
