@@ -40,10 +40,11 @@ func (h *hooks) sendLimit(cl *mqtt.Client) int32 {
 type flowState struct {
 	mu      sync.Mutex
 	cl      *mqtt.Client
-	credit  int32    // units taken out of mochi's quota, not yet spent
-	fifo    []uint16 // packet ids waiting, in the order they were queued
-	running bool     // the connection's sender goroutine is live
-	swept   bool     // in h.credited: the sweeper comes back for it
+	credit  int32                      // units taken out of mochi's quota, not yet spent
+	fifo    []uint16                   // packet ids waiting, in the order they were queued
+	running bool                       // the connection's sender goroutine is live
+	swept   bool                       // in h.credited: the sweeper comes back for it
+	info    atomic.Pointer[ClientInfo] // clientInfo's result, built once
 	wake    chan struct{}
 	out     []packets.Packet // the sender's batch, reused between rounds
 	// acked is the message an acknowledgement being processed completes, saved while events

@@ -183,7 +183,23 @@ func (h *hooks) Provides(b byte) bool {
 }
 
 // clientInfo builds the ClientInfo of a mochi client.
+// Once the session is established (the connection has its flow state), the result is built
+// once and kept for the connection's lifetime: a connection's identity does not change.
 func (h *hooks) clientInfo(cl *mqtt.Client) ClientInfo {
+	v, ok := h.flows.Load(cl)
+	if !ok {
+		return h.buildClientInfo(cl)
+	}
+	st := v.(*flowState)
+	if ci := st.info.Load(); ci != nil {
+		return *ci
+	}
+	ci := h.buildClientInfo(cl)
+	st.info.Store(&ci)
+	return ci
+}
+
+func (h *hooks) buildClientInfo(cl *mqtt.Client) ClientInfo {
 	ci := ClientInfo{
 		ClientID: cl.ID,
 		Username: string(cl.Properties.Username),
