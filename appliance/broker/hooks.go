@@ -71,10 +71,14 @@ type Hold interface {
 }
 
 // Interceptor sees every accepted publish on the publisher's goroutine, before it is routed
-// and acknowledged. It must be fast; slow work belongs behind a Hold.
+// and acknowledged. It must be fast; slow work belongs behind a Hold. The Message is the
+// broker's only for the call (it is recycled): an interceptor that keeps it keeps a copy.
 type Interceptor interface {
 	OnMessage(m *Message) Hold
 }
+
+// messages recycles the Messages handed to interceptors.
+var messages = sync.Pool{New: func() any { return new(Message) }}
 
 // TopicFilter is implemented by an Interceptor that sees only some topics: the broker asks
 // Wants before it builds the Message, so a publish no interceptor wants costs nothing more.
@@ -402,7 +406,9 @@ func (h *hooks) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, e
 	}
 	var holds []Hold
 	if ics := h.interceptors.Load(); ics != nil && wanted(*ics, pk.TopicName) {
-		m := &Message{
+		m := messages.Get().(*Message)
+		props := m.Properties[:0]
+		*m = Message{
 			ID:       h.msgID.Add(1),
 			Client:   h.clientInfo(cl),
 			Topic:    pk.TopicName,
@@ -412,13 +418,19 @@ func (h *hooks) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, e
 			Received: time.Now(),
 		}
 		for _, up := range pk.Properties.User {
-			m.Properties = append(m.Properties, Property{up.Key, up.Val})
+			props = append(props, Property{up.Key, up.Val})
+		}
+		if len(props) > 0 {
+			m.Properties = props
 		}
 		for _, ic := range *ics {
 			if hd := ic.OnMessage(m); hd != nil {
 				holds = append(holds, hd)
 			}
 		}
+		clear(props)
+		*m = Message{Properties: props[:0]}
+		messages.Put(m)
 	}
 	if pk.FixedHeader.Qos == 2 {
 		if len(holds) == 0 && !ist.pending() {

@@ -112,7 +112,12 @@ type interceptor struct {
 	seen  chan *Message
 }
 
-func (i *interceptor) OnMessage(m *Message) Hold { i.seen <- m; return i.holds[m.Topic] }
+func (i *interceptor) OnMessage(m *Message) Hold {
+	c := *m // the broker recycles m after the call
+	c.Properties = append([]Property(nil), m.Properties...)
+	i.seen <- &c
+	return i.holds[m.Topic]
+}
 
 // TestInterceptorHoldsAck: a Hold delays the publisher's PUBACK until it returns; other clients
 // are not stalled meanwhile; a failing Hold refuses the publish (MQTT 5: PUBACK 0x80) and it is
