@@ -25,7 +25,9 @@ import (
 // mochi's accounting but takes every unit of quota out of mochi's hands as a credit (mochi's
 // quota stays at zero, so every QoS 1/2 message waits and mochi's own release never fires), and
 // sends the waiting messages itself, one per credit, oldest first: on each acknowledgement, as
-// soon as a message is queued while there is credit, and from a sweeper as a safety net.
+// soon as a message is queued while there is credit, and from a sweeper as a safety net. The
+// client's acknowledgements are completed by wedge too (OnPacketRead), because mochi's own
+// handling hands a unit of quota back to mochi for an instant.
 
 // sendLimit is the number of unacknowledged QoS 1/2 messages wedge allows at a client.
 func (h *hooks) sendLimit(cl *mqtt.Client) int32 {
