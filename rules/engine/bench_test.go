@@ -180,15 +180,15 @@ func setup(tb testing.TB, detached bool, rules []*engine.RuleRequest) (*broker.B
 	}
 }
 
-// throughput publishes n QoS 1 messages (a window of 64 in flight) over
-// the topics bench/0..spread-1 in turn, with one subscriber on bench/#
-// (QoS 0), and returns the messages delivered per second.
-func throughput(tb testing.TB, b *broker.Broker, n, spread int) float64 {
+// throughput publishes n QoS 1 messages from pubs publishers, each keeping
+// window messages in flight (one publisher with 64, or 20 publishers waiting
+// for each PUBACK as the broker benchmark's fan-in does), over the topics
+// bench/0..spread-1 in turn, with one subscriber on bench/# (QoS 0), and
+// returns the messages delivered per second.
+func throughput(tb testing.TB, b *broker.Broker, n, spread, pubs, window int) float64 {
 	sub := dialRaw(tb, b.Addr("tcp"), "sub")
 	defer sub.c.Close()
 	sub.subscribe(tb, "bench/#", 0)
-	pub := dialRaw(tb, b.Addr("tcp"), "pub")
-	defer pub.c.Close()
 	got := make(chan int)
 	go func() {
 		count := 0
@@ -200,33 +200,45 @@ func throughput(tb testing.TB, b *broker.Broker, n, spread int) float64 {
 		}
 		got <- count
 	}()
-	acks := make(chan struct{}, 64)
-	go func() {
-		for {
-			typ, _, err := pub.read()
-			if err != nil {
-				return
-			}
-			if typ == 0x40 {
-				<-acks
-			}
-		}
-	}()
 	topics := make([]string, 100)
 	for i := range topics {
 		topics[i] = "bench/" + strconv.Itoa(i)
 	}
 	payload := []byte(`{"x":1,"temperature":21.5,"device":"d1"}`)
-	start := time.Now()
-	var buf []byte
-	for i := 0; i < n; i++ {
-		acks <- struct{}{}
-		buf = publishPacket(buf[:0], topics[i%spread], 1, uint16(i%60000+1), payload)
-		pub.w.Write(buf)
-		if len(acks) == cap(acks) || i == n-1 {
-			pub.w.Flush()
-		}
+	conns := make([]*rawConn, pubs)
+	for p := range conns {
+		conns[p] = dialRaw(tb, b.Addr("tcp"), "pub"+strconv.Itoa(p))
+		defer conns[p].c.Close()
 	}
+	per := n / pubs
+	start := time.Now()
+	for p, pub := range conns {
+		go func() {
+			acks := make(chan struct{}, window)
+			go func() {
+				for {
+					typ, _, err := pub.read()
+					if err != nil {
+						return
+					}
+					if typ == 0x40 {
+						<-acks
+					}
+				}
+			}()
+			var buf []byte
+			for i := 0; i < per; i++ {
+				acks <- struct{}{}
+				k := p*per + i
+				buf = publishPacket(buf[:0], topics[k%spread], 1, uint16(i%60000+1), payload)
+				pub.w.Write(buf)
+				if len(acks) == cap(acks) || i == per-1 {
+					pub.w.Flush()
+				}
+			}
+		}()
+	}
+	n = per * pubs
 	var count int
 	select {
 	case count = <-got:
@@ -261,51 +273,50 @@ func ruleSet(n int) []*engine.RuleRequest {
 // rules. Two traffic shapes: "one" publishes on bench/0 only (exactly one
 // rule matches each message with 10 or 100 rules: the cost of the index plus
 // one evaluation), "spread" cycles over bench/0..99 (with 100 rules every
-// message is evaluated by its own rule, with 10 rules one in ten).
-// "detached" is the broker without the engine at all.
+// message is evaluated by its own rule, with 10 rules one in ten), both from
+// one publisher keeping 64 messages in flight (the broker's cheapest
+// messages, so the rules' share is largest); "fanin" is 20 publishers each
+// waiting for its PUBACK, as the broker benchmark's fan-in, spread over the
+// 100 topics. "detached" is the broker without the engine at all.
 func BenchmarkThroughputRules(b *testing.B) {
 	const n = 50000
-	configs := []struct {
-		name     string
-		rules    int
-		detached bool
-		spread   int
-	}{
-		{"detached", 0, true, 100}, {"rules0", 0, false, 100},
-		{"one_rules10", 10, false, 1}, {"one_rules100", 100, false, 1},
-		{"spread_rules10", 10, false, 100}, {"spread_rules100", 100, false, 100},
+	type config struct {
+		name         string
+		rules        int
+		detached     bool
+		spread       int
+		pubs, window int
+		base         string // the configuration its ratio is to
+	}
+	configs := []config{
+		{"detached", 0, true, 100, 1, 64, "rules0"}, {"rules0", 0, false, 100, 1, 64, "rules0"},
+		{"one_rules10", 10, false, 1, 1, 64, "rules0"}, {"one_rules100", 100, false, 1, 1, 64, "rules0"},
+		{"spread_rules10", 10, false, 100, 1, 64, "rules0"}, {"spread_rules100", 100, false, 100, 1, 64, "rules0"},
+		{"fanin_rules0", 0, false, 100, 20, 1, "fanin_rules0"}, {"fanin_rules100", 100, false, 100, 20, 1, "fanin_rules0"},
 	}
 	if only := os.Getenv("WEDGE_BENCH_ONLY"); only != "" {
-		// e.g. WEDGE_BENCH_ONLY=rules0,spread_rules100 (rules0 is the base of the ratios)
-		configs = slices.DeleteFunc(configs, func(c struct {
-			name     string
-			rules    int
-			detached bool
-			spread   int
-		}) bool {
-			return c.name != "rules0" && !slices.Contains(strings.Split(only, ","), c.name)
+		// e.g. WEDGE_BENCH_ONLY=rules0,spread_rules100 (the bases of the ratios always run)
+		configs = slices.DeleteFunc(configs, func(c config) bool {
+			return c.name != c.base && !slices.Contains(strings.Split(only, ","), c.name)
 		})
 	}
 	res := make([][]float64, len(configs))
-	base := 0
-	for i, c := range configs {
-		if c.name == "rules0" {
-			base = i
-		}
-	}
 	for round := 0; round < 3; round++ {
 		for i, c := range configs {
 			br, stop := setup(b, c.detached, ruleSet(c.rules))
-			res[i] = append(res[i], throughput(b, br, n, c.spread))
+			res[i] = append(res[i], throughput(b, br, n, c.spread, c.pubs, c.window))
 			stop()
 		}
 	}
-	base0 := median(res[base])
+	med := map[string]float64{}
 	for i, c := range configs {
-		m := median(res[i])
+		med[c.name] = median(res[i])
+	}
+	for i, c := range configs {
+		m := med[c.name]
 		b.ReportMetric(m, c.name+"_msg/s")
-		b.ReportMetric(m/base0, c.name+"_ratio")
-		b.Logf("%-15s median %8.0f msg/s (rounds %.0f) ratio to rules0 %.2f", c.name, m, res[i], m/base0)
+		b.ReportMetric(m/med[c.base], c.name+"_ratio")
+		b.Logf("%-15s median %8.0f msg/s (rounds %.0f) ratio to %s %.2f", c.name, m, res[i], c.base, m/med[c.base])
 	}
 }
 
