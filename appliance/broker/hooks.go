@@ -81,9 +81,24 @@ type Interceptor interface {
 var messages = sync.Pool{New: func() any { return new(Message) }}
 
 // TopicFilter is implemented by an Interceptor that sees only some topics: the broker asks
-// Wants before it builds the Message, so a publish no interceptor wants costs nothing more.
+// Wants before it builds the Message, so a publish no interceptor wants costs nothing more,
+// and while no interceptor WantsAny, the broker does not look at publishes at all.
 type TopicFilter interface {
 	Wants(topic string) bool
+	WantsAny() bool
+}
+
+// wantedAny reports whether an interceptor may want a publish.
+func wantedAny(ics *[]Interceptor) bool {
+	if ics == nil {
+		return false
+	}
+	for _, ic := range *ics {
+		if f, ok := ic.(TopicFilter); !ok || f.WantsAny() {
+			return true
+		}
+	}
+	return false
 }
 
 // wanted reports whether an interceptor wants a publish on topic.
@@ -179,7 +194,7 @@ func (h *hooks) Provides(b byte) bool {
 		mqtt.OnQosPublish, mqtt.OnQosDropped, mqtt.OnPacketProcessed, mqtt.OnPacketRead:
 		return true
 	case mqtt.OnPublish:
-		return h.interceptors.Load() != nil || h.fullCount.Load() > 0 || h.ingressCount.Load() > 0
+		return h.fullCount.Load() > 0 || h.ingressCount.Load() > 0 || wantedAny(h.interceptors.Load())
 	case mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketSent:
 		return h.listeners.Load() != nil
 	}

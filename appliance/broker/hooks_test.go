@@ -225,6 +225,8 @@ type filterInterceptor struct {
 
 func (f *filterInterceptor) Wants(topic string) bool { return topic == f.want }
 
+func (f *filterInterceptor) WantsAny() bool { return f.want != "" }
+
 // TestTopicFilterSkipsUnwantedTopics: an interceptor that is a TopicFilter sees only the
 // publishes it wants; the others are routed without it.
 func TestTopicFilterSkipsUnwantedTopics(t *testing.T) {

@@ -53,6 +53,9 @@ type Interceptor struct{ E *engine.Engine }
 // Wants implements broker.TopicFilter: whether a rule's FROM matches topic.
 func (ic Interceptor) Wants(topic string) bool { return ic.E.Wants(topic) }
 
+// WantsAny implements broker.TopicFilter: whether any rule reads publishes.
+func (ic Interceptor) WantsAny() bool { return ic.E.WantsAny() }
+
 // OnMessage implements broker.Interceptor.
 func (ic Interceptor) OnMessage(m *broker.Message) broker.Hold {
 	em := engine.Message{

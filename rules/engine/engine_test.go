@@ -541,11 +541,14 @@ func TestEventLoopGuard(t *testing.T) {
 // message no rule reads.
 func TestWants(t *testing.T) {
 	e, _, _ := newTestEngine(t, nil)
-	if e.Wants("a/b") {
+	if e.Wants("a/b") || e.WantsAny() {
 		t.Fatal("wanted with no rules")
 	}
 	if _, err := e.Create(req("w", `SELECT * FROM "a/#", "$SYS/#"`)); err != nil {
 		t.Fatal(err)
+	}
+	if !e.WantsAny() {
+		t.Fatal("WantsAny false with a rule on a/#")
 	}
 	for topic, want := range map[string]bool{"a/b": true, "a": true, "b/a": false, "$SYS/x": false} {
 		if got := e.Wants(topic); got != want {

@@ -34,6 +34,10 @@ type Message struct {
 	Local bool
 }
 
+// WantsAny reports whether any rule's FROM names a topic filter (not only
+// events): whether HandleMessage may run a rule at all.
+func (e *Engine) WantsAny() bool { return e.snap.Load().nTopic > 0 }
+
 // Wants reports whether HandleMessage may run a rule for a message on topic:
 // a rule's FROM matches it.
 func (e *Engine) Wants(topic string) bool {
