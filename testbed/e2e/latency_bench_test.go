@@ -96,13 +96,20 @@ func commitLatency(b *testing.B, n, rate int) []time.Duration {
 	}), outbox.QueueOptions{}); err != nil {
 		b.Fatal(err)
 	}
+	return timePaced(b, n, rate, func(i int) error {
+		return ob.Enqueue(q, fmt.Appendf(nil, `{"n":%d}`, i)).Wait(context.Background())
+	})
+}
+
+// timePaced calls do n times, at rate calls per second, and returns each call's duration.
+func timePaced(b *testing.B, n, rate int, do func(i int) error) []time.Duration {
 	lat := make([]time.Duration, 0, n)
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	for i := 0; i < n; i++ {
 		<-tick.C
 		t0 := time.Now()
-		if err := ob.Enqueue(q, fmt.Appendf(nil, `{"n":%d}`, i)).Wait(context.Background()); err != nil {
+		if err := do(i); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(t0))
@@ -117,21 +124,12 @@ func paced(b *testing.B, d *daemon, id string, n, rate int) []time.Duration {
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	lat := make([]time.Duration, 0, n)
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	defer tick.Stop()
-	for i := 0; i < n; i++ {
-		<-tick.C
-		t0 := time.Now()
+	return timePaced(b, n, rate, func(i int) error {
 		if err := p.Publish(ctx, "f/lat", 1, fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
-			b.Fatal(err)
+			return err
 		}
-		if err := p.Drain(ctx); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	return lat
+		return p.Drain(ctx)
+	})
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
