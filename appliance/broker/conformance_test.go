@@ -28,6 +28,10 @@ func TestRetained_MQTT_3_3_1_5_and_3_3_1_6(t *testing.T) {
 		sub.connect("sub", true)
 		sub.subscribe("r/#", 1)
 		m := sub.expect(packets.Publish)
+		if !m.FixedHeader.Retain && string(m.Payload) == "kept" {
+			// mochi routes after the PUBACK: the message may also arrive live, first.
+			m = sub.expect(packets.Publish)
+		}
 		if string(m.Payload) != "kept" || !m.FixedHeader.Retain {
 			t.Fatalf("v%d: retained message %+v", ver, m)
 		}
@@ -48,10 +52,17 @@ func TestRetained_MQTT_3_3_1_5_and_3_3_1_6(t *testing.T) {
 func TestRetainHandling_MQTT_3_3_1_9_10_11(t *testing.T) {
 	b := testBroker(t, nil)
 	addr := b.Addr("tcp")
+	// A witness subscribed before the publish: once it has the message, the broker has routed
+	// it, so the subscribers below can only get the retained copy. (The PUBACK alone does not
+	// say so: the broker may acknowledge before it routes [MQTT-4.3.2-4 allows it].)
+	witness := dialRaw(t, addr, 5)
+	witness.connect("witness", true)
+	witness.subscribe("rh/1", 0)
 	pub := dialRaw(t, addr, 5)
 	pub.connect("pub", true)
 	pub.publish("rh/1", "x", 1, true)
 	pub.expect(packets.Puback)
+	witness.expect(packets.Publish)
 
 	sub := dialRaw(t, addr, 5)
 	sub.connect("sub", true)
@@ -625,7 +636,11 @@ func TestInternalSubscriber(t *testing.T) {
 	if err := b.Subscribe("int/#", 1, func(d Delivery) { got <- d }); err != nil {
 		t.Fatal(err)
 	}
-	if d := <-got; d.Topic != "int/kept" || !d.Retain {
+	d := <-got
+	if d.Topic == "int/kept" && !d.Retain {
+		d = <-got // mochi routes after the PUBACK: the message may also arrive live, first
+	}
+	if d.Topic != "int/kept" || !d.Retain {
 		t.Fatalf("retained at subscribe: %+v", d)
 	}
 	pub.publish("int/live", "x", 1, false)
