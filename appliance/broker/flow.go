@@ -49,11 +49,9 @@ type flowState struct {
 	info    atomic.Pointer[ClientInfo] // clientInfo's result, built once
 	wake    chan struct{}
 	out     []packets.Packet // the sender's batch, reused between rounds
-	// acked is the message an acknowledgement being processed completes, saved while events
-	// are listened to for the message_acked event (a PUBACK carries neither topic nor
-	// publisher). It is set and reported on the connection's read goroutine.
-	acked packets.Packet
-	qos2  map[uint16]packets.Packet // QoS 2 messages between PUBREC and PUBCOMP, for the same
+	// qos2 holds, while events are listened to, the QoS 2 messages between PUBREC and PUBCOMP,
+	// for the message_acked event (a PUBCOMP carries neither topic nor publisher).
+	qos2 map[uint16]packets.Packet
 }
 
 // senderIdle is how long a connection's sender goroutine waits for work before it ends (an
@@ -148,7 +146,7 @@ func (h *hooks) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 	case pk.Created != 0:
 	case pk.FixedHeader.Type == packets.Puback || pk.FixedHeader.Type == packets.Pubcomp:
 		cl.State.Inflight.DecreaseSendQuota() // not expected: OnPacketRead completes these
-		h.acked(cl, pk)
+		h.acked(cl, pk, packets.Packet{})
 	case pk.FixedHeader.Type == packets.Pubrel:
 		cl.State.Inflight.DecreaseSendQuota()
 	}
@@ -156,13 +154,11 @@ func (h *hooks) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 }
 
 // acked takes the unit of quota a completed outbound message frees as a credit, and reports
-// the message_acked event.
-func (h *hooks) acked(cl *mqtt.Client, pk packets.Packet) {
+// the message_acked event of orig, the message pk acknowledges (when it is known).
+func (h *hooks) acked(cl *mqtt.Client, pk, orig packets.Packet) {
 	st := h.flow(cl)
 	st.mu.Lock()
 	st.credit++
-	orig := st.acked
-	st.acked = packets.Packet{}
 	st.mu.Unlock()
 	if h.listening() {
 		ev := Event{Type: EventMessageAcked, Client: h.clientInfo(cl), Topic: pk.TopicName}
@@ -198,15 +194,11 @@ func (h *hooks) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		}
 		if cl.State.Inflight.Delete(pk.PacketID) { // [MQTT-4.3.2-5] [MQTT-4.3.3-12]
 			atomic.AddInt64(&h.b.srv.Info.Inflight, -1)
-			if listening {
+			if listening && t == packets.Pubcomp {
 				st := h.flow(cl)
 				st.mu.Lock()
-				if t == packets.Pubcomp {
-					st.acked = st.qos2[pk.PacketID]
-					delete(st.qos2, pk.PacketID)
-				} else {
-					st.acked = orig
-				}
+				orig = st.qos2[pk.PacketID]
+				delete(st.qos2, pk.PacketID)
 				st.mu.Unlock()
 			}
 			for _, hk := range h.b.extra {
@@ -214,7 +206,7 @@ func (h *hooks) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 					hk.OnQosComplete(cl, pk)
 				}
 			}
-			h.acked(cl, pk)
+			h.acked(cl, pk, orig)
 			h.unfull(cl)
 		}
 		return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, ProtocolVersion: pk.ProtocolVersion}, nil
