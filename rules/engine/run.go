@@ -41,12 +41,19 @@ func (e *Engine) WantsAny() bool { return e.snap.Load().nTopic > 0 }
 // Wants reports whether HandleMessage may run a rule for a message on topic:
 // a rule's FROM matches it.
 func (e *Engine) Wants(topic string) bool {
+	var buf [8]*rule
+	_, matched := e.match(topic, buf[:0])
+	return len(matched) > 0
+}
+
+// match appends to buf the rules whose FROM matches topic, in the current
+// snapshot, which it returns too.
+func (e *Engine) match(topic string, buf []*rule) (*snapshot, []*rule) {
 	s := e.snap.Load()
 	if s.nTopic == 0 || (!e.opts.SysMessages && strings.HasPrefix(topic, "$SYS/")) {
-		return false
+		return s, nil
 	}
-	var buf [8]*rule
-	return len(s.topics.match(topic, buf[:0])) > 0
+	return s, s.topics.match(topic, buf)
 }
 
 // HandleMessage runs the rules whose FROM matches the message's topic, on
@@ -54,15 +61,8 @@ func (e *Engine) Wants(topic string) bool {
 // logged, never returned. The Hold, nil unless an async action deferred its
 // outcome with one, delays the publisher's acknowledgement.
 func (e *Engine) HandleMessage(m *Message) Hold {
-	s := e.snap.Load()
-	if s.nTopic == 0 {
-		return nil
-	}
-	if !e.opts.SysMessages && strings.HasPrefix(m.Topic, "$SYS/") {
-		return nil
-	}
 	var buf [8]*rule
-	matched := s.topics.match(m.Topic, buf[:0])
+	s, matched := e.match(m.Topic, buf[:0])
 	if len(matched) == 0 {
 		return nil
 	}
