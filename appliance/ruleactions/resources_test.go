@@ -303,7 +303,12 @@ func TestMQTTBridgeResource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The session connects in the background: alive within moments.
 	st, err := m.Get(context.Background(), "cloud")
+	for deadline := time.Now().Add(10 * time.Second); err == nil && !st.Status[0].IsAlive && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		st, err = m.Get(context.Background(), "cloud")
+	}
 	if err != nil || !st.Status[0].IsAlive {
 		t.Fatalf("status: %+v %v", st, err)
 	}
