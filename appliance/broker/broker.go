@@ -49,6 +49,8 @@ type Broker struct {
 	started   time.Time
 	stopOnce  sync.Once
 	sweepDone chan struct{}
+
+	outboundMu sync.Mutex // held while mochi creates a client (see outboundChannel)
 }
 
 // New creates a broker from the configuration; Start opens its listeners.
@@ -62,7 +64,7 @@ func New(o Options) (*Broker, error) {
 	caps.MaximumPacketSize = c.MaxPacketSize
 	caps.MaximumInflight = c.MaxQueuedMessages
 	caps.ReceiveMaximum = c.ReceiveMaximum
-	caps.MaximumClientWritesPending = writeQueue(c.WriteQueue, strconv.IntSize, o.Logger)
+	caps.MaximumClientWritesPending = outboundChannel(c.WriteQueue, 0, strconv.IntSize/8)
 	caps.MaximumSessionExpiryInterval = c.MaxSessionExpiry
 	caps.MaximumMessageExpiryInterval = c.MaxMessageExpiry
 	caps.TopicAliasMaximum = c.TopicAliasMaximum
@@ -93,22 +95,53 @@ func New(o Options) (*Broker, error) {
 	return b, nil
 }
 
-// maxWriteQueue32 caps mqtt.write_queue on 32-bit platforms (armv7 boards, typically 1 GB of
-// RAM). mochi makes each connection's outbound queue a channel of write_queue packet pointers
-// when the client connects: every slot is allocated and zeroed then, and scanned by the garbage
-// collector for as long as the connection lives, used or not. At mochi's default 8192 that is 32 KB
-// per connection on 32-bit (10,000 connections: 320 MB); 1024 slots are 4 KB (40 MB) and still
-// absorb a QoS 0 burst of a thousand messages per subscriber.
-const maxWriteQueue32 = 1024
+// Per-connection outbound channel.
+//
+// mochi gives every connection an outbound channel of Capabilities.MaximumClientWritesPending
+// packet pointers, allocated and zeroed when the client connects and scanned by the garbage
+// collector for as long as it stays, used or not. The channel is what absorbs a QoS 0 burst
+// routed to a client faster than its write loop gets scheduled: on this 2-core class of machine
+// a fan-in of 20 publishers delivers about as many messages as the channel holds. mochi's
+// default of 8192 slots is 64 KB per connection: 640 MB for 10,000 connections, and at a
+// connection storm each connect pays for zeroing it and every GC cycle for scanning it.
+//
+// wedge sizes each new connection's channel from the number already connected, so that the
+// channels together stay near outboundBudget: mqtt.write_queue slots while few clients are
+// connected (a gateway with dozens of clients gets mochi's deep queues), outboundBudget /
+// connected beyond, never fewer than minOutboundChannel. A client that falls behind because
+// its link is slow is covered by the connection's elastic write buffer (conn.go), which holds
+// up to mqtt.write_queue QoS 0 messages and costs nothing while idle.
+//
+// mochi reads the capability when it creates the client (NewClient, first thing in
+// EstablishConnection). wedge sets it under outboundMu just before and releases the lock when
+// mochi first reads from the connection, by which time the client exists: writes and reads
+// of the field are ordered, and connections being set up at once each get their own size.
 
-// writeQueue is the outbound queue length to give mochi for the configured one.
-func writeQueue(configured int32, intSize int, log *slog.Logger) int32 {
-	if intSize == 32 && configured > maxWriteQueue32 {
-		log.Warn("mqtt.write_queue lowered on a 32-bit platform: every slot costs memory and garbage-collector work per connection",
-			"configured", configured, "used", maxWriteQueue32)
-		return maxWriteQueue32
-	}
-	return configured
+// outboundBudget is what the outbound channels of all connections together aim at, in bytes.
+const outboundBudget = 4 << 20
+
+// minOutboundChannel is the shortest outbound channel a connection gets.
+const minOutboundChannel = 128
+
+// outboundChannel is the outbound channel length for a new connection when connected clients
+// are already connected, for mqtt.write_queue and a pointer size of ptrSize bytes.
+func outboundChannel(writeQueue int32, connected int64, ptrSize int) int32 {
+	n := int64(outboundBudget) / int64(ptrSize) / max(connected+1, 1)
+	return int32(min(int64(writeQueue), max(n, minOutboundChannel)))
+}
+
+// establish hands a connection accepted by one of wedge's listeners to mochi (fn), sizing its
+// outbound channel first.
+func (b *Broker) establish(fn listeners.EstablishFn, id string, conn net.Conn) error {
+	c := b.cfg()
+	cc := newClientConn(conn, c.MaxPacketSize, int(c.WriteQueue), &b.counters)
+	b.outboundMu.Lock()
+	cc.sized = b.outboundMu.Unlock
+	b.srv.Options.Capabilities.MaximumClientWritesPending = outboundChannel(c.WriteQueue,
+		atomic.LoadInt64(&b.srv.Info.ClientsConnected), strconv.IntSize/8)
+	err := fn(id, cc)
+	cc.endSizing() // when mochi gave up before reading
+	return err
 }
 
 func boolByte(v bool) byte {
@@ -202,9 +235,6 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 }
 
 // wrap puts a client connection behind wedge's framing checks.
-func (b *Broker) wrap(c net.Conn) net.Conn {
-	return newClientConn(c, b.cfg().MaxPacketSize, &b.counters)
-}
 
 // Listeners returns the open listeners with their bound addresses.
 func (b *Broker) Listeners() []ListenerInfo { return append([]ListenerInfo(nil), b.opened...) }

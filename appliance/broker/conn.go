@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -140,6 +141,64 @@ type clientConn struct {
 	// the order on the wire is kept; replyTimer flushes them if the read goroutine is held up.
 	replies    bool
 	replyTimer *time.Timer
+
+	// The elastic write buffer (see below), all under wmu.
+	raw      syscall.RawConn // plain TCP: a write is first tried without blocking
+	pend     *bytes.Buffer   // bytes waiting for the flusher, whole packets after the first
+	spare    *bytes.Buffer   // the flusher's buffer, swapped with pend each round
+	pendQ0   int             // QoS 0 PUBLISHes in pend
+	flushing bool            // a flusher goroutine owns the socket's writes
+	drained  chan struct{}   // closed when the current flusher ends
+	werr     error           // the flusher's write error: later writes fail with it
+	maxQ0    int             // QoS 0 PUBLISHes pend may hold (mqtt.write_queue)
+	// drops reports the QoS 0 PUBLISHes dropped at the buffer (message_dropped events); set
+	// when the session is established. Reports leave on a goroutine of their own, outside
+	// wmu: a listener may publish to this very client.
+	drops     dropSink
+	dropQ     [][]byte
+	reporting bool
+
+	// sized, while set, releases Broker.outboundMu: on mochi's first Read, or when mochi gave
+	// up on the connection before. Only the connection's own goroutine touches it.
+	sized func()
+}
+
+// endSizing releases the outbound channel sizing lock if it is still held.
+func (c *clientConn) endSizing() {
+	if c.sized != nil {
+		c.sized()
+		c.sized = nil
+	}
+}
+
+// dropSink receives the QoS 0 PUBLISHes a connection's write buffer dropped.
+type dropSink interface {
+	wantDrops() bool       // whether drops are reported at all (checked before copying)
+	dropped(pkts [][]byte) // called outside the connection's locks
+}
+
+// setDropSink sets where the connection reports dropped QoS 0 PUBLISHes.
+func (c *clientConn) setDropSink(d dropSink) {
+	c.wmu.Lock()
+	c.drops = d
+	c.wmu.Unlock()
+}
+
+// reportDrops hands the dropped packets to the sink until none are left.
+func (c *clientConn) reportDrops() {
+	for {
+		c.wmu.Lock()
+		q := c.dropQ
+		c.dropQ = nil
+		if len(q) == 0 {
+			c.reporting = false
+			c.wmu.Unlock()
+			return
+		}
+		d := c.drops
+		c.wmu.Unlock()
+		d.dropped(q)
+	}
 }
 
 // replyFlushAfter bounds how long a collected reply can wait for its read goroutine.
@@ -198,7 +257,7 @@ func (c *clientConn) flushLocked() error {
 	if c.buf.Len() == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.buf.Bytes())
+	err := c.sendLocked(c.buf.Bytes())
 	c.buf.Reset()
 	if c.buf.Cap() > 4*holdFlushAt {
 		c.buf = bytes.Buffer{} // do not keep a burst's memory on an idle connection
@@ -206,14 +265,233 @@ func (c *clientConn) flushLocked() error {
 	return err
 }
 
-func newClientConn(c net.Conn, maxPacket uint32, counters *Counters) *clientConn {
-	return &clientConn{Conn: c, fr: newFrameReader(maxPacket), counters: counters}
+func newClientConn(c net.Conn, maxPacket uint32, maxQ0 int, counters *Counters) *clientConn {
+	cc := &clientConn{Conn: c, fr: newFrameReader(maxPacket), counters: counters, maxQ0: maxQ0}
+	if sc, ok := c.(syscall.Conn); ok && canTryWrite { // plain TCP; not TLS or WebSocket
+		cc.raw, _ = sc.SyscallConn()
+	}
+	return cc
+}
+
+// The elastic write buffer.
+//
+// mochi writes a client's packets with blocking writes: its write loop, fed by a fixed
+// channel of mqtt's outbound queue, stops while the client's socket is full, the channel
+// fills and further QoS 0 messages are dropped. A channel deep enough for a burst costs its
+// full size per connection from the moment the client connects, idle or not (8192 slots are
+// 64 KB: 640 MB for 10,000 connections). wedge keeps mochi's channel short and lets no write
+// block instead: a write is tried at once without blocking (plain TCP) and what the socket
+// does not take waits in a buffer that a flusher goroutine writes out while the socket drains.
+// The buffer costs nothing until a client falls behind, and it holds at most
+// mqtt.write_queue QoS 0 PUBLISHes and pendMaxBytes bytes: beyond that a QoS 0 PUBLISH is
+// dropped and counted, as mochi would at its channel. Everything else (QoS 1/2 messages,
+// bounded by the send quota, and acknowledgements) always waits. Bytes leave in the order
+// they were written.
+
+// pendMaxBytes is the most a connection's write buffer holds before QoS 0 is dropped.
+const pendMaxBytes = 1 << 20
+
+// pendHardMax is where writes of what cannot be dropped start waiting for the socket.
+const pendHardMax = 4 * pendMaxBytes
+
+// sendLocked writes p, a run of whole packets, or queues it for the flusher; wmu is held.
+func (c *clientConn) sendLocked(p []byte) error {
+	if c.werr != nil {
+		return c.werr
+	}
+	for c.flushing && c.pend.Len() >= pendHardMax {
+		// Only what may not be dropped got the buffer this far (a client sending packets
+		// but reading none of the replies): the writer waits for the socket, as it would
+		// without the buffer.
+		done := c.drained
+		c.wmu.Unlock()
+		<-done
+		c.wmu.Lock()
+		if c.werr != nil {
+			return c.werr
+		}
+	}
+	if c.flushing {
+		c.queueLocked(p)
+		return nil
+	}
+	if c.raw != nil {
+		n, err := tryWrite(c.raw, p)
+		if err != nil {
+			return err
+		}
+		if n == len(p) {
+			return nil
+		}
+		if c.pend == nil {
+			c.pend = new(bytes.Buffer)
+		}
+		c.pend.Write(p[n:]) // the rest of a packet already begun is never dropped
+	} else {
+		c.queueLocked(p) // TLS and WebSocket: the flusher makes every write
+	}
+	c.flushing = true
+	c.drained = make(chan struct{})
+	go c.flusher()
+	return nil
+}
+
+// queueLocked appends p, a run of whole packets, to the write buffer, dropping the QoS 0
+// PUBLISHes it has no room for.
+func (c *clientConn) queueLocked(p []byte) {
+	if c.pend == nil {
+		c.pend = new(bytes.Buffer)
+	}
+	for len(p) > 0 {
+		size := packetLen(p)
+		if size <= 0 || size > len(p) {
+			c.pend.Write(p) // not whole packets: keep it as it is
+			return
+		}
+		pkt := p[:size]
+		p = p[size:]
+		if pkt[0]&0xF6 == 0x30 { // PUBLISH, QoS 0
+			if (c.pendQ0 >= c.maxQ0 || c.pend.Len() >= pendMaxBytes) && !setsTopicAlias(pkt, c.fr.version == 5) {
+				c.counters.QoS0Dropped.Add(1)
+				c.counters.LateQoS0Dropped.Add(1)
+				if c.drops != nil && len(c.dropQ) < c.maxQ0 && c.drops.wantDrops() {
+					c.dropQ = append(c.dropQ, bytes.Clone(pkt))
+					if !c.reporting {
+						c.reporting = true
+						go c.reportDrops()
+					}
+				}
+				continue
+			}
+			c.pendQ0++
+		}
+		c.pend.Write(pkt)
+	}
+}
+
+// flusher writes the buffer out while the socket takes it, and ends when it is empty.
+func (c *clientConn) flusher() {
+	for {
+		c.wmu.Lock()
+		if c.pend.Len() == 0 || c.werr != nil {
+			c.flushing = false
+			close(c.drained)
+			if c.pend.Cap() > 64<<10 {
+				c.pend = nil // a burst's memory is not kept by an idle connection
+			} else {
+				c.pend.Reset()
+			}
+			if c.spare != nil && c.spare.Cap() > 64<<10 {
+				c.spare = nil
+			}
+			c.wmu.Unlock()
+			return
+		}
+		out := c.pend
+		if c.spare == nil {
+			c.spare = new(bytes.Buffer)
+		}
+		c.pend, c.spare = c.spare, out
+		c.pendQ0 = 0
+		c.wmu.Unlock()
+		_, err := c.Conn.Write(out.Bytes())
+		out.Reset()
+		if err != nil {
+			c.wmu.Lock()
+			c.werr = err
+			c.wmu.Unlock()
+		}
+	}
+}
+
+// packetLen returns the length of the MQTT packet p begins with (fixed header included),
+// 0 when p does not hold its whole fixed header, -1 when the length is malformed.
+func packetLen(p []byte) int {
+	n, mul := 0, 1
+	for i := 1; i < len(p) && i <= 4; i++ {
+		n += int(p[i]&127) * mul
+		if p[i]&128 == 0 {
+			return i + 1 + n
+		}
+		mul *= 128
+	}
+	if len(p) > 4 {
+		return -1
+	}
+	return 0
+}
+
+// setsTopicAlias reports whether an encoded QoS 0 PUBLISH carries both a topic name and a
+// topic alias: dropping it would leave the client without the alias's topic. Anything it
+// cannot read counts as setting one, so it is kept.
+func setsTopicAlias(pkt []byte, v5 bool) bool {
+	if !v5 {
+		return false
+	}
+	i := 2
+	for i < len(pkt) && pkt[i-1]&128 != 0 {
+		i++
+	}
+	if i+2 > len(pkt) {
+		return true
+	}
+	tl := int(pkt[i])<<8 | int(pkt[i+1])
+	if tl == 0 {
+		return false // alias only
+	}
+	i += 2 + tl
+	plen, mul, j := 0, 1, i
+	for ; j < len(pkt) && j < i+4; j++ {
+		plen += int(pkt[j]&127) * mul
+		mul *= 128
+		if pkt[j]&128 == 0 {
+			break
+		}
+	}
+	j++
+	end := j + plen
+	if j > len(pkt) || end > len(pkt) {
+		return true
+	}
+	for k := j; k < end; {
+		id := pkt[k]
+		k++
+		switch id {
+		case 0x23: // topic alias
+			return true
+		case 0x01: // payload format indicator
+			k++
+		case 0x02: // message expiry interval
+			k += 4
+		case 0x0B: // subscription identifier (variable byte integer)
+			for k < end && pkt[k]&128 != 0 {
+				k++
+			}
+			k++
+		case 0x03, 0x08, 0x09: // content type, response topic, correlation data
+			if k+2 > end {
+				return true
+			}
+			k += 2 + (int(pkt[k])<<8 | int(pkt[k+1]))
+		case 0x26: // user property: two strings
+			for range 2 {
+				if k+2 > end {
+					return true
+				}
+				k += 2 + (int(pkt[k])<<8 | int(pkt[k+1]))
+			}
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // errTooLarge ends the read side after an oversized packet header.
 var errTooLarge = errors.New("packet too large")
 
 func (c *clientConn) Read(p []byte) (int, error) {
+	c.endSizing()
 	c.endReplies()
 	if c.oversize.Load() {
 		return 0, errTooLarge
@@ -278,7 +556,10 @@ func (c *clientConn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	return c.Conn.Write(p)
+	if err := c.sendLocked(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // writeControl writes a server-originated packet, serialised with mochi's writes.
@@ -290,7 +571,18 @@ func (c *clientConn) writeControl(b []byte) {
 	}
 	_ = c.Conn.SetWriteDeadline(deadlineSoon())
 	_ = c.flushLocked()
-	_, _ = c.Conn.Write(b)
+	if c.flushing {
+		// Behind what the flusher has yet to write; wait for it (the deadline bounds it).
+		c.queueLocked(b)
+		done := c.drained
+		c.wmu.Unlock()
+		<-done
+		c.wmu.Lock()
+		return
+	}
+	if c.werr == nil {
+		_, _ = c.Conn.Write(b)
+	}
 }
 
 func (c *clientConn) Close() error {

@@ -3,9 +3,9 @@ package broker
 import (
 	"bytes"
 	"io"
-	"log/slog"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,17 +101,27 @@ func FuzzFrameReader(f *testing.F) {
 	})
 }
 
-// TestWriteQueue32Bit: on a 32-bit platform the outbound queue is capped (each slot is
-// allocated and scanned per connection); on 64-bit the configured length is used.
-func TestWriteQueue32Bit(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+// TestOutboundChannel: a connection's outbound channel is mqtt.write_queue long while few
+// clients are connected, shrinks as more connect so that all of them stay near the budget,
+// and never goes below the floor.
+func TestOutboundChannel(t *testing.T) {
 	for _, c := range []struct {
-		configured int32
-		intSize    int
-		want       int32
-	}{{8192, 64, 8192}, {8192, 32, maxWriteQueue32}, {32, 32, 32}, {2048, 64, 2048}} {
-		if got := writeQueue(c.configured, c.intSize, log); got != c.want {
-			t.Errorf("writeQueue(%d, %d bits) = %d, want %d", c.configured, c.intSize, got, c.want)
+		queue     int32
+		connected int64
+		ptr       int
+		want      int32
+	}{
+		{8192, 0, 8, 8192},
+		{8192, 50, 8, 8192},
+		{8192, 1023, 8, outboundBudget / 8 / 1024},
+		{8192, 1999, 8, outboundBudget / 8 / 2000},
+		{8192, 9999, 8, minOutboundChannel},
+		{8192, 1_000_000, 8, minOutboundChannel},
+		{8192, 1023, 4, 1024},
+		{32, 5000, 8, 32},
+	} {
+		if got := outboundChannel(c.queue, c.connected, c.ptr); got != c.want {
+			t.Errorf("outboundChannel(%d, %d connected, %d-byte pointers) = %d, want %d", c.queue, c.connected, c.ptr, got, c.want)
 		}
 	}
 }
@@ -125,6 +135,22 @@ type countConn struct {
 func (c *countConn) Write(p []byte) (int, error) {
 	c.writes.Add(1)
 	return c.Conn.Write(p)
+}
+
+// SyscallConn gives clientConn the socket for its non-blocking writes, counted too.
+func (c *countConn) SyscallConn() (syscall.RawConn, error) {
+	raw, err := c.Conn.(syscall.Conn).SyscallConn()
+	return countRaw{raw, &c.writes}, err
+}
+
+type countRaw struct {
+	syscall.RawConn
+	writes *atomic.Int32
+}
+
+func (r countRaw) Write(f func(uintptr) bool) error {
+	r.writes.Add(1)
+	return r.RawConn.Write(f)
 }
 
 // loopbackPair returns both ends of a loopback TCP connection, the server's counting writes.
@@ -161,7 +187,7 @@ func readN(t *testing.T, c net.Conn, n int) []byte {
 // goroutine comes back to Read; a PUBLISH written meanwhile goes after them.
 func TestRepliesToOneReadShareAWrite(t *testing.T) {
 	server, client := loopbackPair(t)
-	cc := newClientConn(server, 0, nil)
+	cc := newClientConn(server, 0, 1024, nil)
 	cc.fr.first = false // past CONNECT
 	// Three QoS 1 PUBLISH packets (topic "a", ids 1-3) in one write.
 	var in []byte
@@ -208,7 +234,7 @@ func TestRepliesToOneReadShareAWrite(t *testing.T) {
 // if it is held up.
 func TestCollectedRepliesAreFlushed(t *testing.T) {
 	server, client := loopbackPair(t)
-	cc := newClientConn(server, 0, nil)
+	cc := newClientConn(server, 0, 1024, nil)
 	cc.fr.first = false
 	in := []byte{0xC0, 0x00, 0xC0, 0x00} // two PINGREQs
 	if _, err := client.Write(in); err != nil {

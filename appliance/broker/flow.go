@@ -378,6 +378,9 @@ func (h *hooks) resume(cl *mqtt.Client) {
 // resumed session's messages in order (DUP set on those sent before [MQTT-3.3.1-1]); the
 // first ones go out at once.
 func (h *hooks) established(cl *mqtt.Client) {
+	if cc, ok := cl.Net.Conn.(*clientConn); ok {
+		cc.setDropSink(connDrops{h, cl})
+	}
 	limit := h.sendLimit(cl)
 	cl.State.Inflight.ResetSendQuota(limit)
 	for i := int32(0); i < limit; i++ {
@@ -483,4 +486,59 @@ func (h *hooks) queueDropped(id string) int64 {
 		return v.(*atomic.Int64).Load()
 	}
 	return 0
+}
+
+// connDrops reports the QoS 0 messages a connection's write buffer dropped as message_dropped
+// events (reason queue_full), like those dropped at mochi's channel (OnPublishDropped). The
+// publisher is not known there: the event's From is empty.
+type connDrops struct {
+	h  *hooks
+	cl *mqtt.Client
+}
+
+func (d connDrops) wantDrops() bool { return d.h.listening() }
+
+func (d connDrops) dropped(pkts [][]byte) {
+	for _, pkt := range pkts {
+		topic, payload, ok := publishTopicPayload(pkt, d.cl.Properties.ProtocolVersion == 5)
+		if !ok {
+			continue
+		}
+		d.h.emit(Event{Type: EventMessageDropped, Client: d.h.clientInfo(d.cl), Topic: topic, Payload: payload, Reason: "queue_full"})
+	}
+}
+
+// publishTopicPayload reads the topic name and payload of an encoded QoS 0 PUBLISH (an empty
+// topic when the packet names it by alias only).
+func publishTopicPayload(pkt []byte, v5 bool) (string, []byte, bool) {
+	i := 1
+	for i < len(pkt) && i < 5 && pkt[i]&128 != 0 {
+		i++
+	}
+	i++
+	if i+2 > len(pkt) {
+		return "", nil, false
+	}
+	tl := int(pkt[i])<<8 | int(pkt[i+1])
+	i += 2
+	if i+tl > len(pkt) {
+		return "", nil, false
+	}
+	topic := string(pkt[i : i+tl])
+	i += tl
+	if v5 {
+		plen, mul, j := 0, 1, i
+		for ; j < len(pkt) && j < i+4; j++ {
+			plen += int(pkt[j]&127) * mul
+			mul *= 128
+			if pkt[j]&128 == 0 {
+				break
+			}
+		}
+		i = j + 1 + plen
+		if i > len(pkt) {
+			return "", nil, false
+		}
+	}
+	return topic, pkt[i:], true
 }

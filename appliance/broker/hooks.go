@@ -156,6 +156,7 @@ type Counters struct {
 	ReceiveMaxExceeded atomic.Int64 // connections closed for exceeding receive maximum
 	TLSDepthRefused    atomic.Int64 // TLS handshakes refused for a too-deep chain
 	QoS0Dropped        atomic.Int64 // QoS 0 messages dropped at a full write queue
+	LateQoS0Dropped    atomic.Int64 // of those, dropped at the connection's write buffer (after mochi counted them sent)
 	QoSDirect          atomic.Int64 // QoS 1/2 deliveries written synchronously at a full write queue (publisher held)
 	HoldFailed         atomic.Int64 // publishes refused because their Hold failed
 }

@@ -48,11 +48,10 @@ func (l *netListener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		l.b.counters.Accepted.Add(1)
-		conn = l.b.wrap(conn)
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			if err := establish(l.id, conn); err != nil && !routineDisconnect(err) {
+			if err := l.b.establish(establish, l.id, conn); err != nil && !routineDisconnect(err) {
 				l.log.Debug("connection ended", "listener", l.id, "remote", conn.RemoteAddr().String(), "error", err)
 			}
 		}()
@@ -104,7 +103,7 @@ func (l *wsListener) Init(_ *slog.Logger) error {
 			}
 			l.b.counters.Accepted.Add(1)
 			defer c.Close()
-			if err := l.establish(l.id, l.b.wrap(&wsConn{Conn: c.UnderlyingConn(), ws: c})); err != nil && !routineDisconnect(err) {
+			if err := l.b.establish(l.establish, l.id, &wsConn{Conn: c.UnderlyingConn(), ws: c}); err != nil && !routineDisconnect(err) {
 				l.log.Debug("websocket connection ended", "listener", l.id, "error", err)
 			}
 		}),
