@@ -128,6 +128,11 @@ type Hook struct {
 	stopOnce     sync.Once
 	stopErr      error
 
+	// stored holds the ids of the clients with a record (committed or pending): a session that
+	// ends with its connection and has none costs no write at all (most connections of a
+	// connection storm). Guarded by mu.
+	stored map[string]struct{}
+
 	sysMu   sync.Mutex
 	lastSys time.Time
 
@@ -155,6 +160,16 @@ func New(db *bbolt.DB, opts Options) (*Hook, error) {
 		urgent:   make(chan struct{}, 1),
 		stopCh:   make(chan struct{}),
 		exited:   make(chan struct{}),
+		stored:   make(map[string]struct{}),
+	}
+	err := db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketNames[bucketClients]).ForEach(func(k, _ []byte) error {
+			h.stored[string(k)] = struct{}{}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read client ids: %w", err)
 	}
 	go h.run()
 	return h, nil
@@ -346,10 +361,23 @@ func (h *Hook) OnSysInfoTick(info *system.Info) {
 }
 
 func (h *Hook) putClient(cl *mqtt.Client) {
+	h.mu.Lock()
+	h.stored[cl.ID] = struct{}{}
+	h.mu.Unlock()
 	h.enqueue(bucketClients, cl.ID, pendOp{val: clientOf(cl)})
 }
 
+// deleteClient deletes a client's record, subscriptions and in-flight messages. A client
+// with no record has none of them (they are stored only after its record, and loaded only
+// with it), so there is nothing to write.
 func (h *Hook) deleteClient(id string) {
+	h.mu.Lock()
+	_, ok := h.stored[id]
+	delete(h.stored, id)
+	h.mu.Unlock()
+	if !ok {
+		return
+	}
 	h.enqueue(bucketClients, id, pendOp{del: true})
 	h.enqueuePrefixDelete(bucketSubs, clientPrefix(id))
 	h.enqueuePrefixDelete(bucketInflight, clientPrefix(id))

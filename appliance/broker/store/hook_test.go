@@ -466,3 +466,45 @@ func TestSysInfoThrottled(t *testing.T) {
 		t.Fatal("OnSysInfoTick provided although disabled")
 	}
 }
+
+// A session that ends with its connection and has nothing stored costs no write; one that
+// had a persistent session before still has it removed, also after a restart.
+func TestEphemeralSessionWithoutRecordWritesNothing(t *testing.T) {
+	db, _ := tempDB(t)
+	h := newHook(t, db, Options{FlushInterval: never, Logger: quietLogger()})
+	clean := client("storm")
+	clean.Properties.ProtocolVersion, clean.Properties.Clean = 4, true
+	h.OnSessionEstablished(clean, packets.Packet{Connect: packets.ConnectParams{Clean: true}})
+	h.OnDisconnect(clean, nil, true)
+	if err := h.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.Stats(); st.Groups != 0 || st.RecordsWritten != 0 {
+		t.Fatalf("stats %+v: a clean session without a record wrote", st)
+	}
+
+	persistent := client("kept")
+	persistent.Properties.ProtocolVersion = 4
+	h.OnSessionEstablished(persistent, packets.Packet{})
+	h.OnSubscribed(persistent, packets.Packet{Filters: packets.Subscriptions{{Filter: "a/#", Qos: 1}}}, []byte{1})
+	if err := h.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if rawGet(t, db, bucketClients, "kept") == nil || rawCount(t, db, bucketSubs) != 1 {
+		t.Fatal("the persistent session was not stored")
+	}
+	if err := h.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// After a restart the same client id comes back with a clean session: its old one goes.
+	h2 := newHook(t, db, Options{FlushInterval: never, Logger: quietLogger()})
+	again := client("kept")
+	again.Properties.ProtocolVersion, again.Properties.Clean = 4, true
+	h2.OnSessionEstablished(again, packets.Packet{Connect: packets.ConnectParams{Clean: true}})
+	if err := h2.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if rawGet(t, db, bucketClients, "kept") != nil || rawCount(t, db, bucketSubs) != 0 {
+		t.Fatal("the old session survived a clean start after a restart")
+	}
+}
