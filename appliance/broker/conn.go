@@ -275,13 +275,13 @@ func newClientConn(c net.Conn, maxPacket uint32, maxQ0 int, counters *Counters) 
 
 // The elastic write buffer.
 //
-// mochi writes a client's packets with blocking writes: its write loop, fed by a fixed
-// channel of mqtt's outbound queue, stops while the client's socket is full, the channel
-// fills and further QoS 0 messages are dropped. A channel deep enough for a burst costs its
-// full size per connection from the moment the client connects, idle or not (8192 slots are
-// 64 KB: 640 MB for 10,000 connections). wedge keeps mochi's channel short and lets no write
-// block instead: a write is tried at once without blocking (plain TCP) and what the socket
-// does not take waits in a buffer that a flusher goroutine writes out while the socket drains.
+// mochi writes a client's packets with blocking writes: its write loop, fed by the
+// connection's outbound channel, stops while the client's socket is full, the channel fills
+// and further QoS 0 messages are dropped. A channel costs its full size from the moment the
+// client connects, idle or not, so wedge keeps the channels within a budget (broker.go), and
+// lets no write block instead: a write is tried at once without blocking (plain TCP) and what
+// the socket does not take waits in a buffer that a flusher goroutine writes out while the
+// socket drains (TLS and WebSocket connections: the flusher makes every write).
 // The buffer costs nothing until a client falls behind, and it holds at most
 // mqtt.write_queue QoS 0 PUBLISHes and pendMaxBytes bytes: beyond that a QoS 0 PUBLISH is
 // dropped and counted, as mochi would at its channel. Everything else (QoS 1/2 messages,
