@@ -421,6 +421,47 @@ func packetLen(p []byte) int {
 	return 0
 }
 
+// scanPublish splits an encoded PUBLISH into its topic name, its properties (MQTT 5) and its
+// payload; ok is false when the bytes do not hold them.
+func scanPublish(pkt []byte, v5 bool) (topic, props, payload []byte, ok bool) {
+	i := 2 // past the fixed header's length bytes
+	for i < len(pkt) && i < 5 && pkt[i-1]&128 != 0 {
+		i++
+	}
+	if i+2 > len(pkt) {
+		return nil, nil, nil, false
+	}
+	tl := int(pkt[i])<<8 | int(pkt[i+1])
+	i += 2
+	if i+tl > len(pkt) {
+		return nil, nil, nil, false
+	}
+	topic = pkt[i : i+tl]
+	i += tl
+	if pkt[0]&0x06 != 0 {
+		i += 2 // packet id
+	}
+	if v5 {
+		plen, mul, j := 0, 1, i
+		for ; j < len(pkt) && j < i+4; j++ {
+			plen += int(pkt[j]&127) * mul
+			mul *= 128
+			if pkt[j]&128 == 0 {
+				break
+			}
+		}
+		j++
+		if j+plen > len(pkt) {
+			return nil, nil, nil, false
+		}
+		props, i = pkt[j:j+plen], j+plen
+	}
+	if i > len(pkt) {
+		return nil, nil, nil, false
+	}
+	return topic, props, pkt[i:], true
+}
+
 // setsTopicAlias reports whether an encoded QoS 0 PUBLISH carries both a topic name and a
 // topic alias: dropping it would leave the client without the alias's topic. Anything it
 // cannot read counts as setting one, so it is kept.
@@ -428,33 +469,16 @@ func setsTopicAlias(pkt []byte, v5 bool) bool {
 	if !v5 {
 		return false
 	}
-	i := 2
-	for i < len(pkt) && pkt[i-1]&128 != 0 {
-		i++
-	}
-	if i+2 > len(pkt) {
+	topic, props, _, ok := scanPublish(pkt, v5)
+	if !ok {
 		return true
 	}
-	tl := int(pkt[i])<<8 | int(pkt[i+1])
-	if tl == 0 {
+	if len(topic) == 0 {
 		return false // alias only
 	}
-	i += 2 + tl
-	plen, mul, j := 0, 1, i
-	for ; j < len(pkt) && j < i+4; j++ {
-		plen += int(pkt[j]&127) * mul
-		mul *= 128
-		if pkt[j]&128 == 0 {
-			break
-		}
-	}
-	j++
-	end := j + plen
-	if j > len(pkt) || end > len(pkt) {
-		return true
-	}
-	for k := j; k < end; {
-		id := pkt[k]
+	p, end := props, len(props)
+	for k := 0; k < end; {
+		id := p[k]
 		k++
 		switch id {
 		case 0x23: // topic alias
@@ -464,7 +488,7 @@ func setsTopicAlias(pkt []byte, v5 bool) bool {
 		case 0x02: // message expiry interval
 			k += 4
 		case 0x0B: // subscription identifier (variable byte integer)
-			for k < end && pkt[k]&128 != 0 {
+			for k < end && p[k]&128 != 0 {
 				k++
 			}
 			k++
@@ -472,13 +496,13 @@ func setsTopicAlias(pkt []byte, v5 bool) bool {
 			if k+2 > end {
 				return true
 			}
-			k += 2 + (int(pkt[k])<<8 | int(pkt[k+1]))
+			k += 2 + (int(p[k])<<8 | int(p[k+1]))
 		case 0x26: // user property: two strings
 			for range 2 {
 				if k+2 > end {
 					return true
 				}
-				k += 2 + (int(pkt[k])<<8 | int(pkt[k+1]))
+				k += 2 + (int(p[k])<<8 | int(p[k+1]))
 			}
 		default:
 			return true

@@ -511,34 +511,6 @@ func (d connDrops) dropped(pkts [][]byte) {
 // publishTopicPayload reads the topic name and payload of an encoded QoS 0 PUBLISH (an empty
 // topic when the packet names it by alias only).
 func publishTopicPayload(pkt []byte, v5 bool) (string, []byte, bool) {
-	i := 1
-	for i < len(pkt) && i < 5 && pkt[i]&128 != 0 {
-		i++
-	}
-	i++
-	if i+2 > len(pkt) {
-		return "", nil, false
-	}
-	tl := int(pkt[i])<<8 | int(pkt[i+1])
-	i += 2
-	if i+tl > len(pkt) {
-		return "", nil, false
-	}
-	topic := string(pkt[i : i+tl])
-	i += tl
-	if v5 {
-		plen, mul, j := 0, 1, i
-		for ; j < len(pkt) && j < i+4; j++ {
-			plen += int(pkt[j]&127) * mul
-			mul *= 128
-			if pkt[j]&128 == 0 {
-				break
-			}
-		}
-		i = j + 1 + plen
-		if i > len(pkt) {
-			return "", nil, false
-		}
-	}
-	return topic, pkt[i:], true
+	topic, _, payload, ok := scanPublish(pkt, v5)
+	return string(topic), payload, ok
 }
