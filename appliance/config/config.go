@@ -38,10 +38,23 @@ type Config struct {
 	API      API     `yaml:"api"`
 	// Auth is the auth/ACL chain (spec/http-auth.md). Empty means every device is allowed.
 	Auth Auth `yaml:"auth"`
+	// Runtime tunes the Go runtime.
+	Runtime Runtime `yaml:"runtime"`
 	// RuleEngine picks how rules run: auto, wasm or eval.
 	RuleEngine string `yaml:"rule_engine"`
 	// Rules are rules in the JSON shape of DESIGN.md; they are read-only through the API.
 	Rules []map[string]any `yaml:"rules"`
+}
+
+// Runtime tunes the Go runtime's garbage collector. The GOGC and GOMEMLIMIT environment
+// variables, when set, win over these keys.
+type Runtime struct {
+	// GCPercent is GOGC: how much the heap may grow between collections, in percent of the
+	// live heap.
+	GCPercent int `yaml:"gc_percent"`
+	// MemoryLimit is GOMEMLIMIT in bytes, a soft limit near which the collector runs more
+	// often whatever GCPercent says; 0 sets none.
+	MemoryLimit int64 `yaml:"memory_limit"`
 }
 
 // Log configures structured logging.
@@ -561,6 +574,12 @@ func (c *Config) Validate() error {
 		default:
 			return bad(fmt.Sprintf("auth.chain[%d]", i), "unknown source %q (http, builtin, jwt, cert)", src)
 		}
+	}
+	if c.Runtime.GCPercent < 10 || c.Runtime.GCPercent > 10000 {
+		return bad("runtime.gc_percent", "must be between 10 and 10000, not %d", c.Runtime.GCPercent)
+	}
+	if c.Runtime.MemoryLimit < 0 {
+		return bad("runtime.memory_limit", "must be >= 0 (0: no limit)")
 	}
 	switch c.RuleEngine {
 	case "auto", "wasm", "eval":

@@ -96,6 +96,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"queue below inflight", "mqtt:\n  max_inflight: 100\n  max_queued_messages: 10\n", nil, "mqtt.max_queued_messages"},
 		{"auth source", "auth:\n  chain: [ldap]\n", nil, "auth.chain[0]"},
 		{"rule without sql", "rules:\n  - id: r1\n", nil, "rules[0].rawsql"},
+		{"gc percent", "", []string{"WEDGE_RUNTIME_GC_PERCENT=5"}, "runtime.gc_percent"},
+		{"memory limit", "runtime:\n  memory_limit: -1\n", nil, "runtime.memory_limit"},
 		{"missing file key", "api:\n  cert: /nonexistent/c.pem\n  key: /nonexistent/k.pem\n", nil, "api.cert"},
 	}
 	for _, tc := range cases {

@@ -115,6 +115,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
+	tuneRuntime(cfg.Runtime, os.Getenv, log)
 	a, err := appliance.New(appliance.Options{
 		Config: cfg, Logger: log, Level: level, Version: version,
 		OnAdminPassword: func(pw string) {
