@@ -289,7 +289,7 @@ func newClientConn(c net.Conn, maxPacket uint32, maxQ0 int, counters *Counters) 
 // they were written.
 
 // pendMaxBytes is the most a connection's write buffer holds before QoS 0 is dropped.
-const pendMaxBytes = 1 << 20
+const pendMaxBytes = 2 << 20
 
 // pendHardMax is where writes of what cannot be dropped start waiting for the socket.
 const pendHardMax = 4 * pendMaxBytes
