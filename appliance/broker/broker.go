@@ -64,7 +64,10 @@ func New(o Options) (*Broker, error) {
 	caps.MaximumPacketSize = c.MaxPacketSize
 	caps.MaximumInflight = c.MaxQueuedMessages
 	caps.ReceiveMaximum = c.ReceiveMaximum
-	caps.MaximumClientWritesPending = outboundChannel(c.WriteQueue, 0, strconv.IntSize/8)
+	// Until the listeners serve, mochi creates only the inline client and the sessions restored
+	// from the store, offline: they never write through the channel (a reconnecting client gets
+	// a new one, sized in establish), so they get the shortest.
+	caps.MaximumClientWritesPending = min(c.WriteQueue, minOutboundChannel)
 	caps.MaximumSessionExpiryInterval = c.MaxSessionExpiry
 	caps.MaximumMessageExpiryInterval = c.MaxMessageExpiry
 	caps.TopicAliasMaximum = c.TopicAliasMaximum
@@ -233,8 +236,6 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	}
 	return tls.Server(c, l.conf), nil
 }
-
-// wrap puts a client connection behind wedge's framing checks.
 
 // Listeners returns the open listeners with their bound addresses.
 func (b *Broker) Listeners() []ListenerInfo { return append([]ListenerInfo(nil), b.opened...) }
