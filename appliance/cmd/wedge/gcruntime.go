@@ -11,7 +11,7 @@ import (
 // except where the GOGC or GOMEMLIMIT environment variable (read by the Go runtime itself)
 // is set. wedge allocates per message mostly inside mochi-mqtt (a subscriber map per
 // publish, a packet copy per delivery); a collection every 200 % of heap growth instead of
-// Go's 100 % halves the marking work under load (QoS 1 fan-in and fan-out 15–30 % faster
+// Go's 100 % halves the marking work under load (QoS 1 fan-in and fan-out 0–30 % faster
 // here) and costs nothing at rest: 10,000 idle connections hold the same RSS.
 func tuneRuntime(c config.Runtime, getenv func(string) string, log *slog.Logger) {
 	if v := getenv("GOGC"); v != "" {
