@@ -335,21 +335,31 @@ func TestMQTTBridgeResource(t *testing.T) {
 	}
 	deliver(t, a1, record(t, map[string]any{"id": "s1", "t": 20}))
 	deliver(t, a2, record(t, map[string]any{"id": "s1"}))
+	// In order; a QoS 1 message may arrive twice (at least once; seen once in a loaded CI run).
+	seen := map[string]bool{}
 	for _, want := range []string{"up/s1 20", `up/all {"id":"s1"}`} {
-		select {
-		case g := <-got:
-			if g != want {
-				t.Fatalf("upstream got %q, want %q", g, want)
+		for !seen[want] {
+			select {
+			case g := <-got:
+				if g != want && !seen[g] {
+					t.Fatalf("upstream got %q, want %q", g, want)
+				}
+				seen[g] = true
+			case <-time.After(5 * time.Second):
+				t.Fatalf("upstream never got %q", want)
 			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("upstream never got %q", want)
 		}
 	}
-	if tok := cl.Publish("down/cmd", 1, false, "reboot"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	// The session subscribes once connected, in the background: a command published before
+	// its subscription reaches the upstream goes nowhere, so it is published again until one
+	// arrives.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		if i%25 == 0 {
+			if tok := cl.Publish("down/cmd", 1, false, "reboot"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				t.Fatal(tok.Error())
+			}
+		}
 		if v, ok := sink.get("cloud/down/cmd"); ok {
 			if v != "reboot" {
 				t.Fatalf("local got %q", v)
