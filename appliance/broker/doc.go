@@ -14,6 +14,9 @@
 //   - client and session events (Listener) for the rule engine's $events topics;
 //   - outbound flow control that honours the client's receive maximum and wedge's
 //     max_inflight, and queues the rest per session, bounded (max_queued_messages);
+//   - connections whose writes never block mochi's write loop (conn.go: a slow client's
+//     backlog waits in its own buffer, bounded for QoS 0 by write_queue), behind outbound
+//     channels sized per connection from a memory budget (broker.go);
 //   - counters for everything dropped or refused, exported to Prometheus and the REST API.
 //
 // Hooks cost nothing measurable when nothing is registered: each event is only provided to
