@@ -376,14 +376,7 @@ func (c *clientConn) flusher() {
 		if c.pend.Len() == 0 || c.werr != nil {
 			c.flushing = false
 			close(c.drained)
-			if c.pend.Cap() > 64<<10 {
-				c.pend = nil // a burst's memory is not kept by an idle connection
-			} else {
-				c.pend.Reset()
-			}
-			if c.spare != nil && c.spare.Cap() > 64<<10 {
-				c.spare = nil
-			}
+			c.pend, c.spare = nil, nil // a caught-up connection keeps no buffer
 			c.wmu.Unlock()
 			return
 		}
