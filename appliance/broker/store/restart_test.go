@@ -412,6 +412,7 @@ type slowDisconnect struct {
 
 func (*slowDisconnect) ID() string           { return "slow-disconnect" }
 func (*slowDisconnect) Provides(b byte) bool { return b == mqtt.OnDisconnect }
+
 // OnDisconnect delays the first disconnect, the taken-over connection's. It does not wait
 // for IsTakenOver: mochi closes the old connection before it marks it taken over, so its
 // OnDisconnect can run before the mark (the store hook, which runs after this delay, sees it).
