@@ -500,17 +500,10 @@ func (d connDrops) wantDrops() bool { return d.h.listening() }
 
 func (d connDrops) dropped(pkts [][]byte) {
 	for _, pkt := range pkts {
-		topic, payload, ok := publishTopicPayload(pkt, d.cl.Properties.ProtocolVersion == 5)
+		topic, _, payload, ok := scanPublish(pkt, d.cl.Properties.ProtocolVersion == 5)
 		if !ok {
 			continue
 		}
-		d.h.emit(Event{Type: EventMessageDropped, Client: d.h.clientInfo(d.cl), Topic: topic, Payload: payload, Reason: "queue_full"})
+		d.h.emit(Event{Type: EventMessageDropped, Client: d.h.clientInfo(d.cl), Topic: string(topic), Payload: payload, Reason: "queue_full"})
 	}
-}
-
-// publishTopicPayload reads the topic name and payload of an encoded QoS 0 PUBLISH (an empty
-// topic when the packet names it by alias only).
-func publishTopicPayload(pkt []byte, v5 bool) (string, []byte, bool) {
-	topic, _, payload, ok := scanPublish(pkt, v5)
-	return string(topic), payload, ok
 }
